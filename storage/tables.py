@@ -1,0 +1,169 @@
+"""The SQLModel tables of the ledger, its history and the access log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class InspectionRow(SQLModel, table=True):
+    """An inspection round (巡察/巡视/审计)."""
+
+    __tablename__ = "inspection"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    name: str
+    kind: str = "巡察"
+    group_name: str = ""
+    period_start: date | None = None
+    period_end: date | None = None
+    feedback_date: date
+    rectification_start: date | None = None
+    rectification_end: date | None = None
+    timezone: str = "Asia/Shanghai"
+    imported_at: datetime
+
+
+class UnitRow(SQLModel, table=True):
+    """A responsible unit (责任部门)."""
+
+    __tablename__ = "unit"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    name: str
+    head: str | None = None
+
+
+class PersonRow(SQLModel, table=True):
+    """A person, with the round-wide roles they hold (comma separated)."""
+
+    __tablename__ = "person"
+    id: int | None = Field(default=None, primary_key=True)
+    handle: str = Field(unique=True, max_length=64)
+    name: str
+    unit: str | None = None
+    roles: str = ""
+    email: str | None = None
+
+
+class BodyRow(SQLModel, table=True):
+    """An inspected body (被巡察单位) of a round."""
+
+    __tablename__ = "body"
+    __table_args__ = (UniqueConstraint("inspection_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspection.id", index=True)
+    code: str = Field(max_length=64)
+    name: str
+
+
+class ProblemRow(SQLModel, table=True):
+    """A node of the problem tree: a heading, a problem under it, or a point of a problem."""
+
+    __tablename__ = "problem"
+    id: int | None = Field(default=None, primary_key=True)
+    body_id: int = Field(foreign_key="body.id", index=True)
+    parent_id: int | None = Field(default=None, foreign_key="problem.id", index=True)
+    level: str  # heading | problem | point
+    position: int
+    ref: str = ""
+    text: str
+
+
+class MeasureRow(SQLModel, table=True):
+    """A measure: the state machine's persisted form, guarded by its version."""
+
+    __tablename__ = "measure"
+    __table_args__ = (Index("ix_measure_open_due", "state", "due"),)
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=96)
+    problem_id: int = Field(foreign_key="problem.id", index=True)
+    position: int
+    ref: str
+    title: str
+    text: str = ""
+    kind: str
+    state: str
+    owner: str = Field(index=True)
+    verifier: str
+    leader: str
+    unit: str | None = Field(default=None, index=True)
+    due: date
+    version: int = 0
+    head: str = ""
+    evidence_count: int = 0
+    overdue: bool = False
+    rebounds: int = 0
+    updated_at: datetime
+
+
+class EvidenceRow(SQLModel, table=True):
+    """An evidence item: a note, or a file kept by its SHA-256 beside the database."""
+
+    __tablename__ = "evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    seq: int  # the history record it came with
+    sha256: str = Field(max_length=64)
+    kind: str  # note | file
+    name: str = ""
+    size: int = 0
+    note: str = ""
+    added_by: str
+    added_at: datetime
+
+
+class ExtensionRow(SQLModel, table=True):
+    """A deadline extension: requested by the owner, approved or refused by the leader."""
+
+    __tablename__ = "extension"
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    status: str  # pending | approved | refused
+    old_due: date
+    new_due: date
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str = ""
+
+
+class HistoryRow(SQLModel, table=True):
+    """One append-only, hash-chained history record of a measure."""
+
+    __tablename__ = "history"
+    __table_args__ = (UniqueConstraint("measure_id", "seq"), Index("ix_history_at", "at"))
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id")
+    seq: int
+    event: str = Field(max_length=32)
+    from_state: str | None = None
+    to_state: str | None = None
+    actor: str = Field(index=True, max_length=64)
+    role: str = Field(max_length=16)
+    at: datetime
+    reason: str = ""
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    request_id: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AccessLogRow(SQLModel, table=True):
+    """A refused attempt (not permitted, illegal, stale, unknown), for the auditors."""
+
+    __tablename__ = "access_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str
+    event: str
+    measure: str
+    outcome: str  # denied | refused | conflict | not_found | invalid
+    message: str
+    request_id: str = ""

@@ -1,0 +1,49 @@
+"""The unit of work: one transaction, with the repositories that act inside it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from .engine import reader
+from .repositories import (
+    AccessLogRepository,
+    EvidenceRepository,
+    ExtensionRepository,
+    HistoryRepository,
+    MeasureRepository,
+    PeopleRepository,
+    TreeRepository,
+)
+
+
+class UnitOfWork:
+    """`with uow: … uow.commit()`; leaving the block without commit rolls everything back."""
+
+    def __init__(self, engine: Engine, *, read_only: bool = False):
+        self.engine = reader(engine) if read_only else engine
+        self.read_only = read_only
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False)
+        s = self.session
+        self.measures = MeasureRepository(s)
+        self.people = PeopleRepository(s)
+        self.history = HistoryRepository(s)
+        self.access_log = AccessLogRepository(s)
+        self.evidence = EvidenceRepository(s)
+        self.extensions = ExtensionRepository(s)
+        self.tree = TreeRepository(s)
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        """Make the transaction's work permanent, or raise and leave nothing."""
+        self.session.commit()

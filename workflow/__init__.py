@@ -1,0 +1,1 @@
+"""Application layer: one command is one transaction; plans, the ledger, the CLI."""

@@ -1,0 +1,118 @@
+"""Import a checked plan into the ledger: all of it in one transaction, or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from states.errors import InvalidPlan
+from states.measure import created
+from states.permissions import SYSTEM
+from storage.tables import BodyRow, InspectionRow, MeasureRow, PersonRow, ProblemRow, UnitRow
+from storage.uow import UnitOfWork
+
+from .app import App
+from .plan import BodyPlan, Plan
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import added."""
+
+    inspection: str
+    bodies: int
+    problems: int
+    points: int
+    measures: int
+    people: int
+
+
+def measure_code(body: str, heading: int, problem: int, measure: int) -> str:
+    """The code users type for a measure: body, then 1-based heading.problem.measure."""
+    return f"{body}-{heading}.{problem}.{measure}"
+
+
+def import_plan(app: App, plan: Plan, source: str, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Add the plan's inspection, people, units, problem tree and measures; InvalidPlan leaves no trace."""
+    at = app.clock()
+    with app.uow() as uow:
+        if uow.tree.inspection(plan.inspection.code) is not None:
+            raise InvalidPlan(source, "inspection.code", f"inspection {plan.inspection.code!r} was already imported")
+        _merge_units(uow, plan, source)
+        people = _merge_people(uow, plan, source)
+        ins = plan.inspection
+        inspection = uow.tree.add(InspectionRow(
+            code=ins.code, name=ins.name, kind=ins.kind, group_name=ins.group,
+            period_start=ins.period.start if ins.period else None, period_end=ins.period.end if ins.period else None,
+            feedback_date=ins.feedback_date,
+            rectification_start=ins.rectification_period.start if ins.rectification_period else None,
+            rectification_end=ins.rectification_period.end if ins.rectification_period else None,
+            timezone=ins.timezone, imported_at=at))
+        counts = [0, 0, 0]
+        for bi, body in enumerate(plan.bodies):
+            _add_body(uow, inspection.id, body, f"bodies[{bi}]", source, at, counts, progress)
+        uow.commit()
+    return ImportResult(ins.code, len(plan.bodies), counts[0], counts[1], counts[2], people)
+
+
+def _merge_units(uow: UnitOfWork, plan: Plan, source: str) -> None:
+    existing = {u.code: u for u in uow.session.query(UnitRow).all()}
+    for i, u in enumerate(plan.units):
+        old = existing.get(u.code)
+        if old is None:
+            uow.session.add(UnitRow(code=u.code, name=u.name, head=u.head))
+        elif old.name != u.name:
+            raise InvalidPlan(source, f"units[{i}].code", f"unit {u.code!r} already exists as {old.name!r}")
+
+
+def _merge_people(uow: UnitOfWork, plan: Plan, source: str) -> int:
+    existing = {p.handle: p for p in uow.people.all()}
+    added = 0
+    for i, p in enumerate(plan.people):
+        roles = [str(r) for r in p.roles]
+        old = existing.get(p.id)
+        if old is None:
+            uow.session.add(PersonRow(handle=p.id, name=p.name, unit=p.unit, roles=",".join(roles), email=p.email))
+            added += 1
+        elif old.name != p.name:
+            raise InvalidPlan(source, f"people[{i}].id", f"person {p.id!r} already exists as {old.name!r}")
+        else:  # the same person in another round: keep every role they hold
+            old.roles = ",".join(sorted(set(old.roles.split(",")) | set(roles)))
+            old.email = p.email or old.email
+            uow.session.add(old)
+    uow.session.flush()
+    return added
+
+
+def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where: str, source: str, at: datetime,
+              counts: list[int], progress: Callable[[int], None] | None) -> None:
+    assert inspection_id is not None
+    if uow.session.query(BodyRow).filter(BodyRow.code == body.code).first() is not None:
+        raise InvalidPlan(source, f"{where}.code", f"body {body.code!r} is already in the ledger (from another round)")
+    b = uow.tree.add(BodyRow(inspection_id=inspection_id, code=body.code, name=body.name))
+    for hi, h in enumerate(body.headings, start=1):
+        heading = uow.tree.add(ProblemRow(body_id=b.id, level="heading", position=hi, ref=h.ref, text=h.title))
+        for pi, p in enumerate(h.problems, start=1):
+            problem = uow.tree.add(ProblemRow(body_id=b.id, parent_id=heading.id, level="problem", position=pi,
+                                              ref=p.ref, text=p.text))
+            counts[0] += 1
+            for ti, point in enumerate(p.points, start=1):
+                uow.session.add(ProblemRow(body_id=b.id, parent_id=problem.id, level="point", position=ti,
+                                           ref=str(ti), text=point))
+                counts[1] += 1
+            for mi, m in enumerate(p.measures, start=1):
+                code = measure_code(body.code, hi, pi, mi)
+                row = MeasureRow(code=code, problem_id=problem.id, position=mi, ref=m.ref, title=m.title, text=m.text,
+                                 kind=str(m.kind), state="assigned", owner=m.owner, verifier=m.verifier,
+                                 leader=m.leader, unit=m.unit, due=m.due, updated_at=at)
+                mid = uow.measures.add(row)
+                measure, record = created(id=mid, code=code, kind=m.kind, owner=m.owner, verifier=m.verifier,
+                                          leader=m.leader, due=m.due, at=at, by=SYSTEM,
+                                          data={"source": source})
+                row.version, row.head = measure.version, measure.head
+                uow.session.add(row)
+                uow.measures.append_history([record])
+                counts[2] += 1
+                if progress:
+                    progress(1)
