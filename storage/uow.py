@@ -39,10 +39,9 @@ class UnitOfWork:
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
+        # close() rolls back whatever was not committed; unlike rollback() it leaves the
+        # loaded objects readable (detached, not expired) for the caller
+        self.session.close()
 
     def commit(self) -> None:
         """Make the transaction's work permanent, or raise and leave nothing."""

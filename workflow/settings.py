@@ -15,3 +15,4 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///rectify.db"
     evidence_dir: Path | None = None  # default: beside a SQLite file, else ./rectify-evidence
     sqlite_synchronous: str = "FULL"
+    timezone: str = "Asia/Shanghai"  # how times are shown, and what a bare date means

@@ -1,0 +1,216 @@
+"""The ledger (整改台账): measures with their problem, people, due dates and state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from states.errors import InvalidInput
+from states.model import Event, Kind, State
+from states.results import is_overdue, problem_result
+from storage.tables import BodyRow, InspectionRow, MeasureRow, PersonRow, ProblemRow
+
+from .app import App
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What the ledger is narrowed to; every given filter must hold."""
+
+    state: State | None = None
+    owner: str | None = None
+    unit: str | None = None
+    problem: str | None = None  # "1" (heading), "1.2" (problem), or with the body: "tcj-1.2"
+    overdue: bool = False
+    inspection: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One line of the ledger."""
+
+    id: int
+    code: str
+    inspection: str
+    body: str
+    heading_ref: str
+    heading: str
+    problem_ref: str
+    problem: str
+    ref: str
+    title: str
+    kind: str
+    state: str
+    owner: str
+    owner_name: str
+    verifier: str
+    leader: str
+    unit: str | None
+    due: date
+    overdue: bool
+    rebounds: int
+    version: int
+
+    @property
+    def state_label(self) -> str:
+        """状态 in Chinese."""
+        return State(self.state).label
+
+    @property
+    def kind_label(self) -> str:
+        """The kind in Chinese."""
+        return Kind(self.kind).label
+
+    def as_json(self) -> dict[str, Any]:
+        """A plain dict for JSON output."""
+        d = asdict(self)
+        d["due"] = self.due.isoformat()
+        d["state_label"] = self.state_label
+        return d
+
+
+def today_in(app: App, zone: str = "Asia/Shanghai") -> date:
+    """Today's local date in the inspection's time zone, from the app's clock."""
+    return app.clock().astimezone(ZoneInfo(zone)).date()
+
+
+def ledger(app: App, f: LedgerFilter = LedgerFilter()) -> list[LedgerRow]:
+    """The ledger rows matching `f`, in problem-tree order."""
+    heading = aliased(ProblemRow)
+    problem = aliased(ProblemRow)
+    owner = aliased(PersonRow)
+    stmt = (
+        select(MeasureRow, problem, heading, BodyRow, InspectionRow, owner.name)
+        .join(problem, col(problem.id) == MeasureRow.problem_id)
+        .join(heading, col(heading.id) == problem.parent_id)
+        .join(BodyRow, col(BodyRow.id) == problem.body_id)
+        .join(InspectionRow, col(InspectionRow.id) == BodyRow.inspection_id)
+        .join(owner, col(owner.handle) == MeasureRow.owner, isouter=True)
+    )
+    if f.state:
+        stmt = stmt.where(MeasureRow.state == str(f.state))
+    if f.owner:
+        stmt = stmt.where(MeasureRow.owner == f.owner)
+    if f.unit:
+        stmt = stmt.where(MeasureRow.unit == f.unit)
+    if f.inspection:
+        stmt = stmt.where(InspectionRow.code == f.inspection)
+    if f.problem:
+        body_code, _, path = f.problem.rpartition("-")
+        parts = path.split(".")
+        if not all(p.isdigit() for p in parts) or len(parts) > 2:
+            raise InvalidInput("--problem", f"{f.problem!r} is not a problem number like 1, 1.2 or tcj-1.2")
+        stmt = stmt.where(heading.position == int(parts[0]))
+        if len(parts) == 2:
+            stmt = stmt.where(problem.position == int(parts[1]))
+        if body_code:
+            stmt = stmt.where(BodyRow.code == body_code)
+    stmt = stmt.order_by(col(BodyRow.id), col(heading.position), col(problem.position), col(MeasureRow.position))
+    out: list[LedgerRow] = []
+    with app.uow(read_only=True) as uow:
+        for m, p, h, b, ins, owner_name in uow.session.exec(stmt).all():
+            today = today_in(app, ins.timezone)
+            late = m.overdue or is_overdue(State(m.state), m.due, today)
+            if f.overdue and not late:
+                continue
+            assert m.id is not None
+            out.append(LedgerRow(
+                id=m.id, code=m.code, inspection=ins.code, body=b.name, heading_ref=h.ref, heading=h.text,
+                problem_ref=p.ref, problem=p.text, ref=m.ref, title=m.title, kind=m.kind, state=m.state,
+                owner=m.owner, owner_name=owner_name or m.owner, verifier=m.verifier, leader=m.leader, unit=m.unit,
+                due=m.due, overdue=late, rebounds=m.rebounds, version=m.version))
+    return out
+
+
+@dataclass(frozen=True)
+class ProblemSummary:
+    """A problem with its derived result (整改结果)."""
+
+    body: str
+    heading_ref: str
+    problem_ref: str
+    text: str
+    measures: int
+    result: str
+
+
+def problems(rows: list[LedgerRow]) -> list[ProblemSummary]:
+    """Group ledger rows by problem and derive each problem's result."""
+    groups: dict[tuple[str, str, str], list[LedgerRow]] = {}
+    for r in rows:
+        groups.setdefault((r.body, r.heading_ref, r.problem_ref), []).append(r)
+    return [ProblemSummary(k[0], k[1], k[2], g[0].problem, len(g), problem_result(State(x.state) for x in g))
+            for k, g in groups.items()]
+
+
+def summary(rows: list[LedgerRow]) -> dict[str, Any]:
+    """Counts by state, problems by result, and the completion rate (completed problems only)."""
+    probs = problems(rows)
+    done = sum(1 for p in probs if p.result == "完成")
+    return {
+        "measures": len(rows),
+        "by_state": {str(s): c for s, c in Counter(r.state for r in rows).items()},
+        "overdue": sum(1 for r in rows if r.overdue),
+        "problems": len(probs),
+        "problems_done": done,
+        "problems_open": len(probs) - done,
+        "completion_rate": round(100 * done / len(probs)) if probs else 0,
+    }
+
+
+def summary_sentence(s: dict[str, Any]) -> str:
+    """The sentence published reports carry: 反馈问题N个,已完成整改X个、正在整改Y个,整改完成率Z%."""
+    return (f"反馈问题{s['problems']}个,已完成整改{s['problems_done']}个、正在整改{s['problems_open']}个,"
+            f"整改完成率{s['completion_rate']}%")
+
+
+@dataclass(frozen=True)
+class MeasureDetail:
+    """Everything `rectify show` tells about one measure."""
+
+    row: LedgerRow
+    text: str
+    points: list[str]
+    evidence: list[dict[str, Any]]
+    extensions: list[dict[str, Any]]
+    available: list[str]  # the events the asking person may fire now
+
+    def as_json(self) -> dict[str, Any]:
+        """A plain dict for JSON output."""
+        return {**self.row.as_json(), "text": self.text, "points": self.points, "evidence": self.evidence,
+                "extensions": self.extensions, "available_events": self.available}
+
+
+def detail(app: App, ref: str, actor: str | None = None) -> MeasureDetail:
+    """One measure with its evidence, extensions and what `actor` may do now."""
+    with app.uow(read_only=True) as uow:
+        row = uow.measures.row(ref)
+        assert row.id is not None
+        measure = uow.measures.get(row.id)
+        who = uow.people.actor(actor) if actor else None
+        points = [p.text for p in uow.session.exec(
+            select(ProblemRow).where(ProblemRow.parent_id == row.problem_id).order_by(col(ProblemRow.position))).all()]
+        evidence = [{"kind": e.kind, "sha256": e.sha256, "name": e.name, "size": e.size, "note": e.note,
+                     "added_by": e.added_by, "added_at": _iso(e.added_at), "seq": e.seq}
+                    for e in uow.evidence.of(row.id)]
+        extensions = [{"status": x.status, "old_due": x.old_due.isoformat(), "new_due": x.new_due.isoformat(),
+                       "reason": x.reason, "requested_by": x.requested_by, "decided_by": x.decided_by,
+                       "decision_reason": x.decision_reason} for x in uow.extensions.of(row.id)]
+        text = row.text
+    available = [str(e) for e in measure.available(who)] if who else []
+    if who and who.handle == measure.owner and measure.state not in (State.VERIFIED, State.CLOSED):
+        available += [str(Event.EVIDENCE), str(Event.EXTEND_REQUEST)]
+    if who and who.handle == measure.leader and any(x["status"] == "pending" for x in extensions):
+        available += [str(Event.EXTEND_APPROVE), str(Event.EXTEND_REFUSE)]
+    (lrow,) = [r for r in ledger(app) if r.id == row.id]
+    return MeasureDetail(lrow, text, points, evidence, extensions, available)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
