@@ -459,17 +459,29 @@ def history(
     with a.uow(read_only=True) as uow:
         mid = uow.measures.row(measure).id if measure else None
         rows2 = uow.history.query(HistoryFilter(measure_id=mid, actor=actor, since=since_at, until=until_at))
+        notes = evidence_notes(uow, {h.measure_id for h, _ in rows2})
     if fmt is TableOrJson.json:
         _print_json([{"measure": code, "seq": h.seq, "event": h.event, "from": h.from_state, "to": h.to_state,
                       "actor": h.actor, "role": h.role, "at": h.at.isoformat(), "reason": h.reason,
                       "evidence": h.evidence, "request_id": h.request_id, "data": h.data, "hash": h.hash,
                       "prev_hash": h.prev_hash} for h, code in rows2])
         return
-    out.print(history_table(rows2))
+    out.print(history_table(rows2, notes=notes))
 
 
-def history_table(rows: list[Any], title: str = "整改记录") -> Table:
-    """History rows as a terminal table."""
+def evidence_notes(uow: Any, measure_ids: set[int]) -> dict[tuple[int, int], list[str]]:
+    """What each evidence item says (a note) or is called (a file), by (measure id, seq)."""
+    found: dict[tuple[int, int], list[str]] = {}
+    for mid in measure_ids:
+        for e in uow.evidence.of(mid):
+            found.setdefault((mid, e.seq), []).append(e.note if e.kind == "note" else f"📎{e.name}")
+    return found
+
+
+def history_table(rows: list[Any], title: str = "整改记录", notes: dict[tuple[int, int], list[str]] | None = None
+                  ) -> Table:
+    """History rows as a terminal table; `notes` gives the evidence named at (measure id, seq)."""
+    notes = notes or {}
     t = Table(title=title, header_style="bold")
     t.add_column("时间", no_wrap=True)
     t.add_column("措施", no_wrap=True)
@@ -483,7 +495,8 @@ def history_table(rows: list[Any], title: str = "整改记录") -> Table:
             f"{State(h.from_state).label}→{State(h.to_state).label}" if h.from_state != h.to_state else "")
         extra = h.reason
         if h.evidence:
-            extra = (extra + " " if extra else "") + f"[dim]佐证×{len(h.evidence)}[/]"
+            named = "; ".join(notes.get((h.measure_id, h.seq), []))
+            extra = (extra + " " if extra else "") + (f"[dim]佐证: {named}[/]" if named else f"[dim]佐证×{len(h.evidence)}[/]")
         if h.event in ("extend_request", "extend_approve"):
             extra = f"{h.data.get('old_due')}→{h.data.get('new_due')} " + extra
         if h.event == "reassign":

@@ -1,0 +1,33 @@
+# rectify — `make demo` runs the main job, `make test` the whole suite.
+# Both create .venv and install the project into it the first time (and when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install rectify with its test tools
+
+demo: $(STAMP) ## replay the reference round into rectify-demo.db and show the ledger, history and audit
+	$(BIN)/rectify demo
+
+test: $(STAMP) ## the whole test suite (uses the PostgreSQL server of this machine when it answers)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
+
+lint: $(STAMP) ## ruff and mypy over the packages
+	$(BIN)/ruff check states workflow jobs storage tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP) ## benchmark scripts: figures and ratios against the raw-SQL floor
+	$(BIN)/python bench/transitions.py
+
+clean:
+	rm -rf $(VENV) rectify-demo.db* rectify-demo.evidence rectify-demo.checkpoint.json
