@@ -57,7 +57,7 @@ def import_plan(app: App, plan: Plan, source: str, progress: Callable[[int], Non
 
 
 def _merge_units(uow: UnitOfWork, plan: Plan, source: str) -> None:
-    existing = {u.code: u for u in uow.session.query(UnitRow).all()}
+    existing = {u.code: u for u in uow.tree.units()}
     for i, u in enumerate(plan.units):
         old = existing.get(u.code)
         if old is None:
@@ -88,7 +88,7 @@ def _merge_people(uow: UnitOfWork, plan: Plan, source: str) -> int:
 def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where: str, source: str, at: datetime,
               counts: list[int], progress: Callable[[int], None] | None) -> None:
     assert inspection_id is not None
-    if uow.session.query(BodyRow).filter(BodyRow.code == body.code).first() is not None:
+    if uow.tree.body(body.code) is not None:
         raise InvalidPlan(source, f"{where}.code", f"body {body.code!r} is already in the ledger (from another round)")
     b = uow.tree.add(BodyRow(inspection_id=inspection_id, code=body.code, name=body.name))
     for hi, h in enumerate(body.headings, start=1):

@@ -227,8 +227,15 @@ def _parse(name: str, suffix: str, text: str) -> Any:
             raise InvalidPlan(name, f"line {e.lineno} column {e.colno}", f"not valid JSON: {e.msg}") from None
     import yaml
 
+    class _Loader(yaml.SafeLoader):
+        """YAML without implicit timestamps: dates stay text for pydantic to check and locate."""
+
+    _Loader.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -1,0 +1,5 @@
+"""`python -m workflow` is the `rectify` command."""
+
+from workflow.cli import main
+
+main()
