@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
@@ -18,7 +18,7 @@ GENESIS = "0" * 64
 def utc_text(at: datetime) -> str:
     """A UTC time as the fixed text that goes into a hash (microseconds, 'Z')."""
     if at.tzinfo is not None:
-        at = at.astimezone(timezone.utc).replace(tzinfo=None)
+        at = at.astimezone(UTC).replace(tzinfo=None)
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -98,7 +98,9 @@ def check_chain(
     prev = GENESIS
     for expected_seq, (row_id, rec) in enumerate(rows, start=1):
         if rec.seq != expected_seq:
-            why = "a row is missing before it" if rec.seq > expected_seq else "rows are out of order"
+            # a seq seen too early is a gap only if the expected row does not come later (a reordering)
+            later = any(r.seq == expected_seq for _, r in rows[expected_seq:])
+            why = "a row is missing before it" if rec.seq > expected_seq and not later else "rows are out of order"
             return ChainBreak(measure_id, rec.seq, row_id, f"{why} (expected seq {expected_seq})")
         if rec.prev_hash != prev:
             return ChainBreak(measure_id, rec.seq, row_id, "its link to the previous row is broken")

@@ -6,6 +6,7 @@ guards on a small `Attempt` object, and `fire()` turns a refusal into `Transitio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +31,13 @@ class Attempt:
     refusal: str = field(default="", init=False)
 
 
-def _guard(why: str):  # type: ignore[no-untyped-def]
+def _guard(why: str) -> Callable[[Callable[[Attempt], bool]], Callable[[EventData], bool]]:
     """Wrap a predicate so a refusal leaves its reason on the attempt."""
 
-    def decorate(check):  # type: ignore[no-untyped-def]
+    def decorate(check: Callable[[Attempt], bool]) -> Callable[[EventData], bool]:
         def guard(event: EventData) -> bool:
-            attempt: Attempt = event.model
+            attempt = event.model
+            assert isinstance(attempt, Attempt)
             ok = bool(check(attempt))
             if not ok and not attempt.refusal:
                 attempt.refusal = why

@@ -12,6 +12,7 @@ from .machine import MACHINE, Attempt, fire
 from .model import MACHINE_EVENTS, Event, Kind, State
 from .permissions import Actor, Assignment, may, role_for
 
+
 @dataclass
 class Measure:
     """One measure of a problem, with the parts people hold on it and its place in history."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from states.chain import Record
@@ -26,6 +27,7 @@ from .tables import (
     MeasureRow,
     PersonRow,
     ProblemRow,
+    UnitRow,
 )
 
 
@@ -59,9 +61,44 @@ def history_row(rec: Record) -> HistoryRow:
     )
 
 
+def history_params(rec: Record) -> dict[str, Any]:
+    """The column values that store a record (what `history_row(rec).model_dump(exclude={"id"})` gives)."""
+    return {
+        "measure_id": rec.measure_id, "seq": rec.seq, "event": rec.event, "from_state": rec.from_state,
+        "to_state": rec.to_state, "actor": rec.actor, "role": rec.role, "at": _utc(rec.at), "reason": rec.reason,
+        "evidence": list(rec.evidence), "request_id": rec.request_id, "data": rec.data,
+        "prev_hash": rec.prev_hash, "hash": rec.hash,
+    }
+
+
 def _utc(at: datetime) -> datetime:
     """An aware time in UTC, as stored; a naive one is taken to be UTC already."""
-    return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+# The hot path's statements, built once with bind parameters: building them per call (and the
+# cache key SQLAlchemy then derives from every literal) cost more than the SQLite commit itself.
+_MEASURE = MeasureRow.__table__  # type: ignore[attr-defined]
+_PERSON = PersonRow.__table__  # type: ignore[attr-defined]
+_MEASURE_BY_CODE = core_select(_MEASURE).where(_MEASURE.c.code == bindparam("ref_code"))
+_MEASURE_BY_CODE_OR_ID = core_select(_MEASURE).where(
+    or_(_MEASURE.c.code == bindparam("ref_code"), _MEASURE.c.id == bindparam("ref_id")))
+_SAVED = ("state", "owner", "due", "version", "head", "evidence_count", "overdue", "rebounds", "updated_at")
+_SAVE = (
+    update(_MEASURE)
+    .where(_MEASURE.c.id == bindparam("where_id"), _MEASURE.c.version == bindparam("where_version"))
+    .values({c: bindparam(f"new_{c}", type_=_MEASURE.c[c].type) for c in _SAVED})
+)
+_VERSION_OF = core_select(_MEASURE.c.version).where(_MEASURE.c.id == bindparam("where_id"))
+_HISTORY_INSERT = insert(HistoryRow.__table__)  # type: ignore[attr-defined]
+_EVIDENCE_INSERT = insert(EvidenceRow.__table__)  # type: ignore[attr-defined]
+_ACTOR = core_select(_PERSON.c.handle, _PERSON.c.roles).where(_PERSON.c.handle == bindparam("handle"))
+
+
+def _autoflush(session: Session) -> None:
+    """Before a plain (Core) read, flush what the ORM's autoflush would; nothing pending costs nothing."""
+    if session.autoflush:
+        session.flush()
 
 
 class MeasureRepository:
@@ -74,7 +111,9 @@ class MeasureRepository:
         """The measure row by id or code, or NotFound."""
         text = str(ref).strip()
         stmt = select(MeasureRow).where(
-            or_(MeasureRow.code == text, MeasureRow.id == int(text)) if text.isdigit() else MeasureRow.code == text
+            or_(col(MeasureRow.code) == text, col(MeasureRow.id) == int(text))
+            if text.isdigit()
+            else col(MeasureRow.code) == text
         )
         row = self.session.exec(stmt).first()
         if row is None:
@@ -82,8 +121,17 @@ class MeasureRepository:
         return row
 
     def get(self, ref: str | int) -> Measure:
-        """The domain measure by id or code, or NotFound."""
-        return to_domain(self.row(ref))
+        """The domain measure by id or code, or NotFound (read as a plain row: no ORM instance)."""
+        text = str(ref).strip()
+        _autoflush(self.session)
+        if text.isdigit():
+            result = self.session.connection().execute(_MEASURE_BY_CODE_OR_ID, {"ref_code": text, "ref_id": int(text)})
+        else:
+            result = self.session.connection().execute(_MEASURE_BY_CODE, {"ref_code": text})
+        row = result.first()
+        if row is None:
+            raise NotFound("measure", text)
+        return to_domain(row)  # type: ignore[arg-type]  # a Row has the same attributes
 
     def add(self, row: MeasureRow) -> int:
         """Insert a new measure row; its id is known afterwards."""
@@ -95,33 +143,30 @@ class MeasureRepository:
     def save(self, measure: Measure, records: Sequence[Record], at: datetime) -> None:
         """Write the measure's new state with its records, if nobody else changed it first."""
         first = records[0].seq
-        values: dict[str, Any] = {
-            "state": str(measure.state), "owner": measure.owner, "due": measure.due,
-            "version": measure.version, "head": measure.head, "evidence_count": measure.evidence_count,
-            "overdue": measure.overdue, "rebounds": measure.rebounds, "updated_at": _utc(at),
+        params: dict[str, Any] = {
+            "new_state": str(measure.state), "new_owner": measure.owner, "new_due": measure.due,
+            "new_version": measure.version, "new_head": measure.head, "new_evidence_count": measure.evidence_count,
+            "new_overdue": measure.overdue, "new_rebounds": measure.rebounds, "new_updated_at": _utc(at),
+            "where_id": measure.id, "where_version": first - 1,
         }
-        result = self.session.connection().execute(
-            update(MeasureRow).where(col(MeasureRow.id) == measure.id, col(MeasureRow.version) == first - 1)
-            .values(**values)
-        )
+        conn = self.session.connection()
+        result = conn.execute(_SAVE, params)
         if result.rowcount != 1:
-            now = self.session.connection().execute(
-                select(MeasureRow.version).where(MeasureRow.id == measure.id)
-            ).scalar()
+            now = conn.execute(_VERSION_OF, {"where_id": measure.id}).scalar()
             raise ConcurrentUpdate(measure.code, first - 1, now)
         self.append_history(records)
 
     def append_history(self, records: Sequence[Record]) -> None:
         """Insert history records (the chain's unique (measure, seq) key refuses a duplicate)."""
-        self.session.connection().execute(
-            HistoryRow.__table__.insert(),  # type: ignore[attr-defined]
-            [history_row(r).model_dump(exclude={"id"}) for r in records],
-        )
+        params = [history_params(r) for r in records]
+        self.session.connection().execute(_HISTORY_INSERT, params[0] if len(params) == 1 else params)
 
     def history(self, measure_id: int) -> list[tuple[int, Record]]:
         """One measure's history as (row id, record), in seq order."""
         rows = self.session.exec(
-            select(HistoryRow).where(HistoryRow.measure_id == measure_id).order_by(col(HistoryRow.seq), col(HistoryRow.id))
+            select(HistoryRow)
+            .where(HistoryRow.measure_id == measure_id)
+            .order_by(col(HistoryRow.seq), col(HistoryRow.id))
         ).all()
         return [(r.id or 0, to_record(r)) for r in rows]
 
@@ -144,8 +189,11 @@ class PeopleRepository:
         return row
 
     def actor(self, handle: str) -> Actor:
-        """The person as an actor with their round-wide roles."""
-        row = self.row(handle)
+        """The person as an actor with their round-wide roles (read as a plain row: no ORM instance)."""
+        _autoflush(self.session)
+        row = self.session.connection().execute(_ACTOR, {"handle": handle}).first()
+        if row is None:
+            raise NotFound("person", handle)
         return Actor(row.handle, frozenset(Role(r) for r in row.roles.split(",") if r))
 
     def all(self) -> Sequence[PersonRow]:
@@ -199,7 +247,7 @@ class HistoryRepository:
         for measure_id, orphan in by_measure.items():  # history of a measure row that was deleted
             yield MeasureRow(id=measure_id, code=f"#{measure_id} (deleted)", problem_id=0, position=0, ref="",
                              title="", kind="deadline", state="", owner="", verifier="", leader="",
-                             due=date.min, version=-1, updated_at=datetime.min.replace(tzinfo=timezone.utc)), orphan
+                             due=date.min, version=-1, updated_at=datetime.min.replace(tzinfo=UTC)), orphan
 
     def count(self) -> int:
         """How many history rows there are."""
@@ -236,8 +284,13 @@ class EvidenceRepository:
         self.session = session
 
     def add(self, rows: Sequence[EvidenceRow]) -> None:
-        """Attach evidence items (with the history seq that recorded them)."""
-        self.session.add_all(rows)
+        """Attach evidence items (with the history seq that recorded them), inserted now.
+
+        A plain INSERT, not session.add: the rows are not attached to the session and get no id
+        back (no caller needs either), which saves the ORM flush on every submit.
+        """
+        if rows:
+            self.session.connection().execute(_EVIDENCE_INSERT, [r.model_dump(exclude={"id"}) for r in rows])
 
     def of(self, measure_id: int) -> Sequence[EvidenceRow]:
         """A measure's evidence, oldest first."""
@@ -296,3 +349,11 @@ class TreeRepository:
     def bodies(self) -> Sequence[BodyRow]:
         """Every inspected body."""
         return self.session.exec(select(BodyRow).order_by(col(BodyRow.id))).all()
+
+    def body(self, code: str) -> BodyRow | None:
+        """An inspected body by code, whichever round it came with."""
+        return self.session.exec(select(BodyRow).where(BodyRow.code == code)).first()
+
+    def units(self) -> Sequence[UnitRow]:
+        """Every responsible unit, by code."""
+        return self.session.exec(select(UnitRow).order_by(col(UnitRow.code))).all()

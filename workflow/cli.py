@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date, datetime, time, timedelta, timezone
-from enum import Enum
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -40,7 +40,7 @@ out = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output formats."""
 
     table = "table"
@@ -48,7 +48,7 @@ class Format(str, Enum):
     csv = "csv"
 
 
-class TableOrJson(str, Enum):
+class TableOrJson(StrEnum):
     """Output formats where CSV makes no sense."""
 
     table = "table"
@@ -118,7 +118,7 @@ def _parse_when(name: str, text: str | None, *, end: bool = False) -> datetime |
             local = local if local.tzinfo else local.replace(tzinfo=_zone())
     except ValueError:
         raise InvalidInput(name, f"{text!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)") from None
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def _print_json(data: Any) -> None:
@@ -496,7 +496,8 @@ def history_table(rows: list[Any], title: str = "整改记录", notes: dict[tupl
         extra = h.reason
         if h.evidence:
             named = "; ".join(notes.get((h.measure_id, h.seq), []))
-            extra = (extra + " " if extra else "") + (f"[dim]佐证: {named}[/]" if named else f"[dim]佐证×{len(h.evidence)}[/]")
+            told = f"[dim]佐证: {named}[/]" if named else f"[dim]佐证×{len(h.evidence)}[/]"
+            extra = (extra + " " if extra else "") + told
         if h.event in ("extend_request", "extend_approve"):
             extra = f"{h.data.get('old_due')}→{h.data.get('new_due')} " + extra
         if h.event == "reassign":

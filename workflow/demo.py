@@ -7,7 +7,7 @@ results, one measure's history, the refused attempts and the audit verification.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -98,7 +98,7 @@ def build(folder: Path, plan_file: Path | None = None, replay_file: Path | None 
     for stale in (db, db.with_name(DB_NAME + "-wal"), db.with_name(DB_NAME + "-shm")):
         stale.unlink(missing_ok=True)
     feedback = datetime.combine(the_plan.inspection.feedback_date, datetime.min.time(), zone).replace(hour=10)
-    clock = ManualClock(feedback.astimezone(timezone.utc))
+    clock = ManualClock(feedback.astimezone(UTC))
     app = open_app(str(db), clock=clock)
     migrate.upgrade(app.engine)
     import_plan(app, the_plan, plan_file.name)
@@ -107,7 +107,7 @@ def build(folder: Path, plan_file: Path | None = None, replay_file: Path | None 
         task = bar.add_task("replaying the round", total=len(replay.steps))
         for i, step in enumerate(replay.steps):
             local = step.at if step.at.tzinfo else step.at.replace(tzinfo=zone)
-            clock.set(local.astimezone(timezone.utc))
+            clock.set(local.astimezone(UTC))
             try:
                 fire_step(app, step)
             except RectificationError as e:
@@ -124,10 +124,11 @@ def build(folder: Path, plan_file: Path | None = None, replay_file: Path | None 
 
 def run(folder: Path, console: Console) -> None:
     """Build the demo and print what an office and an auditor would look at."""
-    from .cli import evidence_notes, history_table, ledger_table
+    import time
+
     from storage.repositories import HistoryFilter
 
-    import time
+    from .cli import evidence_notes, history_table, ledger_table
 
     started = time.perf_counter()
     db, refusals = build(folder, console=console)

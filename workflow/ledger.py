@@ -86,7 +86,7 @@ def ledger(app: App, f: LedgerFilter = LedgerFilter()) -> list[LedgerRow]:
     problem = aliased(ProblemRow)
     owner = aliased(PersonRow)
     stmt = (
-        select(MeasureRow, problem, heading, BodyRow, InspectionRow, owner.name)
+        select(MeasureRow, problem, heading, BodyRow, InspectionRow, owner.name)  # type: ignore[call-overload]
         .join(problem, col(problem.id) == MeasureRow.problem_id)
         .join(heading, col(heading.id) == problem.parent_id)
         .join(BodyRow, col(BodyRow.id) == problem.body_id)
