@@ -1,0 +1,1 @@
+"""The test suite, mirroring the packages: states/, storage/, workflow/."""

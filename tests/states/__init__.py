@@ -1,0 +1,1 @@
+"""Tests of the pure domain: the machine, guards, permissions, the measure and the hash chain."""

@@ -1,0 +1,1 @@
+"""Tests of persistence on real databases: the contract, concurrency, crashes."""

@@ -1,0 +1,1 @@
+"""Tests of the application layer: properties of the services, audit against tampering."""
