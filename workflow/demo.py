@@ -164,6 +164,7 @@ def run(folder: Path, console: Console) -> None:
                   if report.ok else f"{status}: " + "; ".join(str(b) for b in report.breaks))
     console.print(f"Checkpoint written to {checkpoint}.")
     console.print(f"\nDone in {time.perf_counter() - started:.1f} s. The database is {db}; look around with e.g.\n"
+                  f"(the command is .venv/bin/rectify, or rectify after `. .venv/bin/activate`)\n"
                   f"  rectify ledger --db {db}\n  rectify show {SHOWN_MEASURE} --db {db} --as deputy-party\n"
                   f"  rectify history {SHOWN_MEASURE} --db {db}\n"
                   f"  rectify audit verify --db {db} --checkpoint {checkpoint}")
