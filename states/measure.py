@@ -100,6 +100,10 @@ class Measure:
                 self._refuse(event, f"the new due date must be after the current one ({self.due})")
         if event in (Event.EXTEND_APPROVE, Event.EXTEND_REFUSE) and not data.get("extension_id"):
             self._refuse(event, "there is no extension request waiting for a decision")
+        if event is Event.OVERDUE and (self.overdue or done):
+            self._refuse(event, "it is already flagged overdue, or already verified")
+        if event is Event.RECHECK and (self.state is not State.CLOSED or not data.get("check_id")):
+            self._refuse(event, "only a closed measure with a rebound check due can be rechecked")
 
     def _refuse(self, event: Event, why: str) -> None:
         raise TransitionRefused(self.code, str(event), str(self.state), why)
@@ -117,7 +121,9 @@ class Measure:
             self.overdue = False
         if record.event == Event.VERIFY:
             self.overdue = False
-        if record.event == Event.REOPEN and record.from_state == State.CLOSED:
+        if record.event == Event.OVERDUE:
+            self.overdue = True
+        if record.event == Event.REBOUND or (record.event == Event.REOPEN and record.from_state == State.CLOSED):
             self.rebounds += 1
 
     def available(self, actor: Actor) -> list[Event]:

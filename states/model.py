@@ -46,6 +46,9 @@ class Event(StrEnum):
     EXTEND_REQUEST = "extend_request"
     EXTEND_APPROVE = "extend_approve"
     EXTEND_REFUSE = "extend_refuse"
+    OVERDUE = "overdue"  # the due date passed before verification (flagged by a sweep)
+    RECHECK = "recheck"  # a rebound check found the problem has not come back
+    REBOUND = "rebound"  # a later round found the problem again (上轮巡察反馈问题整改不彻底)
 
     @property
     def label(self) -> str:
@@ -76,6 +79,9 @@ EVENT_LABELS = {
     Event.EXTEND_REQUEST: "申请延期",
     Event.EXTEND_APPROVE: "批准延期",
     Event.EXTEND_REFUSE: "不予延期",
+    Event.OVERDUE: "逾期",
+    Event.RECHECK: "复查未反弹",
+    Event.REBOUND: "下轮巡察发现反弹",
 }
 
 

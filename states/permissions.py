@@ -41,11 +41,14 @@ _BY_PART: dict[Event, tuple[Role, ...]] = {
     Event.EXTEND_REFUSE: (Role.LEADER,),
     Event.REOPEN: (Role.VERIFIER, Role.LEADER),
     Event.REASSIGN: (Role.LEADER,),
+    Event.RECHECK: (Role.VERIFIER, Role.LEADER),
 }
 _BY_ROUND_ROLE: dict[Event, tuple[Role, ...]] = {
     Event.REASSIGN: (Role.ADMIN,),
     Event.CREATE: (Role.ADMIN, Role.SYSTEM),
     Event.REOPEN: (Role.SYSTEM,),
+    Event.OVERDUE: (Role.SYSTEM,),
+    Event.REBOUND: (Role.ADMIN, Role.SYSTEM),
 }
 
 

@@ -170,6 +170,14 @@ class MeasureRepository:
         ).all()
         return [(r.id or 0, to_record(r)) for r in rows]
 
+    def codes_under(self, ref: str) -> list[str]:
+        """The measure codes a reference names: one measure (tcj-4.1.2) or a problem's measures (tcj-4.1)."""
+        exact = self.session.exec(select(MeasureRow.code).where(MeasureRow.code == ref)).all()
+        if exact:
+            return list(exact)
+        under = col(MeasureRow.code).startswith(ref + ".", autoescape=True)
+        return list(self.session.exec(select(MeasureRow.code).where(under).order_by(col(MeasureRow.id))).all())
+
     def all_rows(self) -> Sequence[MeasureRow]:
         """Every measure row, by id."""
         return self.session.exec(select(MeasureRow).order_by(col(MeasureRow.id))).all()

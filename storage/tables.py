@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -25,6 +25,7 @@ class InspectionRow(SQLModel, table=True):
     rectification_end: date | None = None
     timezone: str = "Asia/Shanghai"
     imported_at: datetime
+    policy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class UnitRow(SQLModel, table=True):
@@ -47,6 +48,7 @@ class PersonRow(SQLModel, table=True):
     unit: str | None = None
     roles: str = ""
     email: str | None = None
+    notify: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class BodyRow(SQLModel, table=True):
@@ -71,13 +73,21 @@ class ProblemRow(SQLModel, table=True):
     position: int
     ref: str = ""
     text: str
+    repeats: str | None = None  # the earlier round's problem or measure this one repeats
 
 
 class MeasureRow(SQLModel, table=True):
     """A measure: the state machine's persisted form, guarded by its version."""
 
     __tablename__ = "measure"
-    __table_args__ = (Index("ix_measure_open_due", "state", "due"),)
+    __table_args__ = (
+        Index("ix_measure_open_due", "state", "due"),
+        # the overdue sweep reads only open measures not yet flagged, by due date: its cost
+        # follows the newly overdue, not the ledger
+        Index("ix_measure_breach", "due",
+              sqlite_where=text("NOT overdue AND state IN ('assigned', 'in_progress', 'submitted')"),
+              postgresql_where=text("NOT overdue AND state IN ('assigned', 'in_progress', 'submitted')")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=96)
     problem_id: int = Field(foreign_key="problem.id", index=True)
@@ -167,3 +177,65 @@ class AccessLogRow(SQLModel, table=True):
     outcome: str  # denied | refused | conflict | not_found | invalid
     message: str
     request_id: str = ""
+
+
+class ReminderRow(SQLModel, table=True):
+    """A reminder in the outbox: written with what caused it, sent later by a delivery worker.
+
+    Its key (measure, rule, window, recipient, channel) makes it exist once however often, late
+    or in how many processes a sweep runs.
+    """
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("measure_id", "rule", "window", "recipient", "channel", name="uq_reminder_key"),
+        Index("ix_reminder_due", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    rule: str = Field(max_length=32)  # yellow | orange | red | progress | recheck | recheck_late
+    window: str = Field(max_length=64)  # the occasion: the due date warned about, the week late, …
+    recipient: str = Field(max_length=64)
+    channel: str = Field(max_length=16)  # email | webhook | wecom | dingtalk | log
+    address: str  # the apprise URL (or "log")
+    subject: str
+    body: str
+    status: str = "pending"  # pending | sending | sent | cancelled
+    attempts: int = 0
+    next_attempt_at: datetime
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+    cancelled_reason: str = ""
+    last_error: str = ""
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """One try at sending a reminder, and how it went."""
+
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    reminder_id: int = Field(foreign_key="reminder.id", index=True)
+    at: datetime
+    worker: str
+    ok: bool
+    error: str = ""
+
+
+class ReboundCheckRow(SQLModel, table=True):
+    """A check after close-out that the problem has not come back (防止问题反弹)."""
+
+    __tablename__ = "rebound_check"
+    __table_args__ = (
+        UniqueConstraint("measure_id", "close_seq", "due_on", name="uq_rebound_check"),
+        Index("ix_rebound_check_due", "status", "due_on"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    close_seq: int  # the history seq of the close-out it follows
+    due_on: date
+    status: str = "pending"  # pending | held | rebounded | cancelled
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    reason: str = ""

@@ -17,6 +17,7 @@ from .repositories import (
     PeopleRepository,
     TreeRepository,
 )
+from .schedule import ScheduleRepository
 
 
 class UnitOfWork:
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.evidence = EvidenceRepository(s)
         self.extensions = ExtensionRepository(s)
         self.tree = TreeRepository(s)
+        self.schedule = ScheduleRepository(s)
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

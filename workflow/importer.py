@@ -8,6 +8,7 @@ from datetime import datetime
 
 from states.errors import InvalidPlan
 from states.measure import created
+from states.model import Event
 from states.permissions import SYSTEM
 from storage.tables import BodyRow, InspectionRow, MeasureRow, PersonRow, ProblemRow, UnitRow
 from storage.uow import UnitOfWork
@@ -48,7 +49,8 @@ def import_plan(app: App, plan: Plan, source: str, progress: Callable[[int], Non
             feedback_date=ins.feedback_date,
             rectification_start=ins.rectification_period.start if ins.rectification_period else None,
             rectification_end=ins.rectification_period.end if ins.rectification_period else None,
-            timezone=ins.timezone, imported_at=at))
+            timezone=ins.timezone, imported_at=at,
+            policy=ins.policy.model_dump(mode="json", exclude_none=True) if ins.policy else None))
         counts = [0, 0, 0]
         for bi, body in enumerate(plan.bodies):
             _add_body(uow, inspection.id, body, f"bodies[{bi}]", source, at, counts, progress)
@@ -73,13 +75,15 @@ def _merge_people(uow: UnitOfWork, plan: Plan, source: str) -> int:
         roles = [str(r) for r in p.roles]
         old = existing.get(p.id)
         if old is None:
-            uow.session.add(PersonRow(handle=p.id, name=p.name, unit=p.unit, roles=",".join(roles), email=p.email))
+            uow.session.add(PersonRow(handle=p.id, name=p.name, unit=p.unit, roles=",".join(roles), email=p.email,
+                                      notify=list(p.notify)))
             added += 1
         elif old.name != p.name:
             raise InvalidPlan(source, f"people[{i}].id", f"person {p.id!r} already exists as {old.name!r}")
         else:  # the same person in another round: keep every role they hold
             old.roles = ",".join(sorted(set(old.roles.split(",")) | set(roles)))
             old.email = p.email or old.email
+            old.notify = list(dict.fromkeys([*old.notify, *p.notify]))
             uow.session.add(old)
     uow.session.flush()
     return added
@@ -95,7 +99,10 @@ def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where:
         heading = uow.tree.add(ProblemRow(body_id=b.id, level="heading", position=hi, ref=h.ref, text=h.title))
         for pi, p in enumerate(h.problems, start=1):
             problem = uow.tree.add(ProblemRow(body_id=b.id, parent_id=heading.id, level="problem", position=pi,
-                                              ref=p.ref, text=p.text))
+                                              ref=p.ref, text=p.text, repeats=p.repeats))
+            if p.repeats:
+                _count_rebound(uow, p.repeats, f"{body.code}-{hi}.{pi}", source, f"{where}.headings[{hi - 1}]"
+                               f".problems[{pi - 1}].repeats", at)
             counts[0] += 1
             for ti, point in enumerate(p.points, start=1):
                 uow.session.add(ProblemRow(body_id=b.id, parent_id=problem.id, level="point", position=ti,
@@ -116,3 +123,15 @@ def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where:
                 counts[2] += 1
                 if progress:
                     progress(1)
+
+
+def _count_rebound(uow: UnitOfWork, repeats: str, by: str, source: str, where: str, at: datetime) -> None:
+    """A problem of this round repeats an earlier one: each earlier measure counts a rebound."""
+    earlier = uow.measures.codes_under(repeats)
+    if not earlier:
+        raise InvalidPlan(source, where, f"no earlier problem or measure {repeats!r} in the ledger")
+    for code in earlier:
+        measure = uow.measures.get(code)
+        record = measure.apply(Event.REBOUND, by=SYSTEM, at=at, reason=f"下轮巡察反馈问题{by}与其重复(整改不彻底)",
+                               data={"repeated_by": by, "source": source})
+        uow.measures.save(measure, [record], at)

@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from states.errors import InvalidPlan
 from states.model import Kind, Role
+from states.policy import Policy
 
 Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64,
                               description="a short ASCII id, used on the command line (--as)")]
+
+
+NOTIFY_SCHEMES = ("json", "jsons", "wecombot", "dingtalk", "mailto")
 
 
 class Strict(BaseModel):
@@ -40,6 +44,36 @@ class Period(Strict):
         return self
 
 
+class RulePlan(Strict):
+    """One colour of the escalation (三色预警)."""
+
+    name: str = Field(min_length=1, description="e.g. yellow, orange, red")
+    to: list[Literal["owner", "verifier", "leader", "unit_head"]] = Field(min_length=1)
+    days_before: int | None = Field(None, ge=0, description="fires when this many (working) days or fewer are left")
+    overdue: bool = Field(False, description="fires once the due date has passed")
+    every: int | None = Field(None, ge=1, description="while overdue, again every this many days")
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _when(self) -> RulePlan:
+        if (self.days_before is None) == (not self.overdue):
+            raise ValueError("a rule has either days_before or overdue: true")
+        return self
+
+
+class PolicyPlan(Strict):
+    """Reminder and rebound-check policy of a round; anything left out keeps the default."""
+
+    rules: list[RulePlan] | None = None
+    working_days: bool | None = Field(None, description="count days before the due date in working days (调休 aware)")
+    progress_every_months: int | None = Field(None, ge=1, le=12, description="long-term measures report this often")
+    progress_grace_days: int | None = Field(None, ge=0)
+    recheck_after_days: dict[Kind, list[int]] | None = Field(
+        None, description="rebound checks after a close-out, per kind (long_term ignores this)")
+    recheck_long_term_every_months: int | None = Field(None, ge=1, le=24)
+    recheck_answer_days: int | None = Field(None, ge=1)
+
+
 class InspectionPlan(Strict):
     """One inspection round (巡察/巡视/审计) by one group."""
 
@@ -51,6 +85,7 @@ class InspectionPlan(Strict):
     feedback_date: date = Field(description="the day the feedback (反馈意见) was given")
     rectification_period: Period | None = Field(None, description="集中整改期")
     timezone: str = "Asia/Shanghai"
+    policy: PolicyPlan | None = Field(None, description="overrides of the default reminder policy")
 
     @field_validator("timezone")
     @classmethod
@@ -77,7 +112,17 @@ class PersonPlan(Strict):
     name: str = Field(min_length=1, description="name or role title, e.g. 党组书记")
     unit: Handle | None = None
     roles: list[Role] = Field(min_length=1)
-    email: str | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    notify: list[str] = Field(default_factory=list,
+                              description="notification URLs: json://host/path (webhook), wecombot://KEY, dingtalk://TOKEN/")
+
+    @field_validator("notify")
+    @classmethod
+    def _known_schemes(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if url.split("://", 1)[0] not in NOTIFY_SCHEMES:
+                raise ValueError(f"{url!r}: use one of {', '.join(s + '://' for s in NOTIFY_SCHEMES)}")
+        return v
 
     @field_validator("roles")
     @classmethod
@@ -106,6 +151,8 @@ class ProblemPlan(Strict):
 
     ref: str = Field("", description="its number under the heading, e.g. 1; empty when the heading has one")
     text: str = Field(min_length=1)
+    repeats: str | None = Field(None, description="an earlier round's problem (tcj-4.1) or measure (tcj-4.1.2) this "
+                                "problem repeats (上轮巡察反馈问题整改不彻底)")
     points: list[str] = Field(default_factory=list, description="一是…, 二是… in order")
     measures: list[MeasurePlan] = Field(min_length=1)
 
@@ -247,3 +294,24 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def policy_from(stored: dict[str, Any] | None) -> Policy:
+    """The round's policy: the defaults, with what its plan overrides."""
+    from dataclasses import replace
+
+    from states.policy import Policy, Rule
+
+    base = Policy()
+    if not stored:
+        return base
+    p = PolicyPlan.model_validate(stored)
+    changes: dict[str, Any] = {k: v for k, v in p.model_dump(exclude_none=True).items()
+                               if k not in ("rules", "recheck_after_days")}
+    if p.rules is not None:
+        changes["rules"] = tuple(Rule(r.name, tuple(r.to), r.days_before, r.overdue, r.every, r.label or r.name)
+                                 for r in p.rules)
+    if p.recheck_after_days is not None:
+        changes["recheck_after_days"] = {**base.recheck_after_days,
+                                         **{k.value: tuple(v) for k, v in p.recheck_after_days.items()}}
+    return replace(base, **changes)

@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
+from states.chain import Record
 from states.errors import (
     ConcurrentUpdate,
     InvalidInput,
@@ -20,7 +22,8 @@ from states.errors import (
     TransitionRefused,
 )
 from states.measure import Measure
-from states.model import MACHINE_EVENTS, Event, Role
+from states.model import MACHINE_EVENTS, Event, Kind, Role
+from states.policy import Policy, rebound_checks
 from storage.blobs import Stored, note_hash
 from storage.tables import AccessLogRow, EvidenceRow, ExtensionRow
 from storage.uow import UnitOfWork
@@ -28,6 +31,7 @@ from storage.uow import UnitOfWork
 from .app import App
 
 T = TypeVar("T")
+RECHECK_RULES = ("recheck", "recheck_late")
 
 _OUTCOMES: dict[type[RectificationError], str] = {
     PermissionDenied: "denied",
@@ -103,10 +107,76 @@ def fire(
                                    request_id=app.request_id, data=data)
             uow.measures.save(measure, [record], app.clock())
             uow.evidence.add(_evidence_rows(measure, record.seq, actor, app, notes_, stored))
+            _follow_up(uow, app, measure, record)
             uow.commit()
         return measure
 
     return _logged(app, actor, event, measure_ref, work)
+
+
+def _follow_up(uow: UnitOfWork, app: App, measure: Measure, record: Record) -> None:
+    """What an event changes in the schedule, in the same transaction: reminders and rebound checks."""
+    event = Event(record.event)
+    if event is Event.CLOSE:
+        item = uow.schedule.in_round(measure.id)
+        closed_on = app.clock().astimezone(ZoneInfo(item.timezone)).date()
+        checks = rebound_checks(measure.kind, closed_on, _policy(uow, measure))
+        uow.schedule.schedule_checks(measure.id, record.seq, checks)
+    elif event is Event.VERIFY:
+        uow.schedule.cancel_reminders(measure.id, "verified", deadline=True)
+    elif event is Event.EXTEND_APPROVE:
+        uow.schedule.cancel_reminders(measure.id, "due date extended", deadline=True)
+    elif event is Event.REASSIGN:
+        uow.schedule.cancel_reminders(measure.id, "reassigned", recipient=record.data.get("old_owner"))
+    elif event is Event.REOPEN:
+        uow.schedule.cancel_checks(measure.id, "reopened")
+        uow.schedule.cancel_reminders(measure.id, "reopened", rules=RECHECK_RULES)
+
+
+def _policy(uow: UnitOfWork, measure: Measure) -> Policy:
+    from .sweeps import policy_of
+
+    return policy_of(uow.schedule.in_round(measure.id))
+
+
+def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason: str, notes: Sequence[str] = (),
+            files: Sequence[Path] = (), expected_version: int | None = None) -> Measure:
+    """Answer the rebound check that is due: it held (recorded), or the problem came back (reopened)."""
+    event = Event.RECHECK if held else Event.REOPEN
+
+    def work() -> Measure:
+        if not reason.strip():
+            raise InvalidInput("--reason", "say what the check found")
+        notes_ = _clean_notes(notes)
+        stored = _store_files(app, files)
+        with app.uow() as uow:
+            measure = _load(uow, measure_ref, expected_version)
+            who = uow.people.actor(actor)
+            item = uow.schedule.in_round(measure.id)
+            today = app.clock().astimezone(ZoneInfo(item.timezone)).date()
+            check = uow.schedule.due_check(measure.id, today)
+            if check is None:
+                raise TransitionRefused(measure.code, "recheck", str(measure.state),
+                                        "no rebound check is due for it (see `rectify rechecks`)")
+            evidence = tuple(note_hash(n) for n in notes_) + tuple(f.sha256 for f in stored)
+            record = measure.apply(event, by=who, at=app.clock(), reason=reason, evidence=evidence,
+                                   request_id=app.request_id,
+                                   data={"check_id": str(check.id), "due_on": check.due_on.isoformat(),
+                                         "outcome": "held" if held else "rebounded"})
+            uow.measures.save(measure, [record], app.clock())
+            uow.evidence.add(_evidence_rows(measure, record.seq, actor, app, notes_, stored))
+            uow.schedule.answer_check(check.id, "held" if held else "rebounded", actor, app.clock(), reason)
+            if held:
+                uow.schedule.cancel_reminders(measure.id, "answered", rules=RECHECK_RULES)
+            if held and measure.kind is Kind.LONG_TERM:  # long-term: checked every period, for good
+                policy = _policy(uow, measure)
+                uow.schedule.schedule_checks(measure.id, check.close_seq, rebound_checks(measure.kind, today, policy))
+            if not held:
+                _follow_up(uow, app, measure, record)
+            uow.commit()
+        return measure
+
+    return _logged(app, actor, Event.RECHECK, measure_ref, work)
 
 
 def _load(uow: UnitOfWork, measure_ref: str | int, expected_version: int | None) -> Measure:
@@ -192,6 +262,7 @@ def decide_extension(app: App, measure_ref: str | int, *, actor: str, approve: b
             record = measure.apply(event, by=who, at=app.clock(), reason=reason, request_id=app.request_id,
                                    data=data)
             uow.measures.save(measure, [record], app.clock())
+            _follow_up(uow, app, measure, record)
             assert pending is not None  # apply refuses when nothing is pending
             pending.status = "approved" if approve else "refused"
             pending.decided_by, pending.decided_at, pending.decision_reason = actor, app.clock(), reason

@@ -26,6 +26,9 @@ reassign        |      -     -        Y       -       Y     |        -     -    
 extend_approve  |      -     -        Y       -       -     |        -     -        -      -       -
 extend_refuse   |      -     -        Y       -       -     |        -     -        -      -       -
 create          |      -     -        -       -       Y     |        -     -        -      -       Y
+overdue         |      -     -        -       -       -     |        -     -        -      -       -
+recheck         |      -     Y        Y       -       -     |        -     -        -      -       -
+rebound         |      -     -        -       -       Y     |        -     -        -      -       Y
 """
 ROLES = [Role.OWNER, Role.VERIFIER, Role.LEADER, Role.AUDITOR, Role.ADMIN]
 PERSON = {Role.OWNER: "alice", Role.VERIFIER: "checker", Role.LEADER: "boss", Role.AUDITOR: "audrey",

@@ -32,13 +32,14 @@ from states.model import Event, State
 from storage import migrate
 from storage.repositories import to_record
 from storage.tables import HistoryRow
-from workflow import audit, importer, services
+from workflow import audit, importer, services, sweeps
 from workflow.app import App
 from workflow.clock import ManualClock
 
 from ..support import PEOPLE, START, codes, count, history_rows, make_plan, measure_row, open_test_app
 
-EVENTS = [e for e in Event if e is not Event.CREATE]
+EVENTS = [e for e in Event if e not in (Event.CREATE, Event.OVERDUE, Event.REBOUND)]  # those are rectify's own
+SWEEP = "sweep"  # a step that runs the overdue and reminder sweeps instead of a person's event
 ANYONE = (*PEOPLE, "ghost")  # ghost is nobody in the ledger
 OUTCOME = {PermissionDenied: "denied", TransitionRefused: "refused", ConcurrentUpdate: "conflict",
            NotFound: "not_found", InvalidInput: "invalid"}
@@ -49,11 +50,12 @@ LIKELY = {
     State.IN_PROGRESS: [Event.SUBMIT, Event.EVIDENCE, Event.EXTEND_REQUEST, Event.EXTEND_APPROVE],
     State.SUBMITTED: [Event.VERIFY, Event.REJECT, Event.REASSIGN],
     State.VERIFIED: [Event.CLOSE, Event.REOPEN],
-    State.CLOSED: [Event.REOPEN],
+    State.CLOSED: [Event.REOPEN, Event.RECHECK],
 }
 PART = {Event.START: "owner", Event.SUBMIT: "owner", Event.EVIDENCE: "owner", Event.EXTEND_REQUEST: "owner",
         Event.REJECT: "verifier", Event.VERIFY: "verifier", Event.REOPEN: "leader", Event.CLOSE: "leader",
-        Event.REASSIGN: "leader", Event.EXTEND_APPROVE: "leader", Event.EXTEND_REFUSE: "leader"}
+        Event.REASSIGN: "leader", Event.EXTEND_APPROVE: "leader", Event.EXTEND_REFUSE: "leader",
+        Event.RECHECK: "verifier"}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,9 @@ def attempt(app: App, event: Event, code: str, actor: str, d: Any, row: dict[str
         days = d.draw(st.sampled_from([30, 7, 0, -3]), label="days later")
         services.request_extension(app, code, actor=actor, new_due=row["due"] + timedelta(days=days), reason=reason,
                                    expected_version=stale)
+    elif event is Event.RECHECK:
+        held = d.draw(st.booleans(), label="held")
+        services.recheck(app, code, actor=actor, held=held, reason=reason, expected_version=stale)
     elif event in (Event.EXTEND_APPROVE, Event.EXTEND_REFUSE):
         services.decide_extension(app, code, actor=actor, approve=event is Event.EXTEND_APPROVE, reason=reason,
                                   expected_version=stale)
@@ -99,6 +104,9 @@ def test_any_sequence_of_events_keeps_state_history_and_chains_in_agreement(
     measures = codes(f"p{n}", 3)
 
     for _ in range(d.draw(st.integers(0, 25), label="steps")):
+        if d.draw(st.integers(0, 9), label="sweep?") == 0:
+            _sweep_and_check(app, clock, measures, d)
+            continue
         code = d.draw(st.sampled_from(measures), label="measure")
         row = measure_row(app, code)
         state = State(row["state"])
@@ -118,7 +126,8 @@ def test_any_sequence_of_events_keeps_state_history_and_chains_in_agreement(
             after, now = measure_row(app, code), history_rows(app, code)
             assert after["version"] == row["version"] + 1 == len(now)
             assert now[:-1] == history, "earlier history is never touched"
-            assert (now[-1]["event"], now[-1]["actor"], now[-1]["from_state"]) == (str(event), actor, row["state"])
+            fired = Event.REOPEN if event is Event.RECHECK and after["state"] != row["state"] else event
+            assert (now[-1]["event"], now[-1]["actor"], now[-1]["from_state"]) == (str(fired), actor, row["state"])
             assert (now[-1]["to_state"], now[-1]["hash"]) == (after["state"], after["head"])
             assert count(app, "access_log") == logged
 
@@ -159,3 +168,21 @@ def test_the_likely_events_can_walk_a_measure_through_every_state(tmp_path: Path
         assert seen == set(State)
     finally:
         app.engine.dispose()
+
+
+def _sweep_and_check(app: App, clock: ManualClock, measures: list[str], d: Any) -> None:
+    """Run the sweeps (maybe twice): each measure gains at most one `overdue` record, by the system."""
+    clock.advance(timedelta(hours=d.draw(st.integers(1, 24 * 20), label="hours later")))
+    before = {c: (measure_row(app, c), history_rows(app, c)) for c in measures}
+    for _ in range(d.draw(st.integers(1, 2), label="sweeps")):
+        sweeps.flag_overdue(app)
+        sweeps.remind(app)
+    for code, (row, history) in before.items():
+        after, now = measure_row(app, code), history_rows(app, code)
+        assert now[: len(history)] == history
+        added = now[len(history):]
+        assert len(added) <= 1, f"{code}: a sweep added {len(added)} records"
+        if added:
+            assert (added[0]["event"], added[0]["actor"], added[0]["role"]) == ("overdue", "system", "system")
+            assert added[0]["from_state"] == added[0]["to_state"] == row["state"] == after["state"]
+            assert after["overdue"] and not row["overdue"] and after["due"] < clock().date()
