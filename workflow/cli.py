@@ -596,3 +596,7 @@ def main() -> None:
         fail(f"database error: {str(e).splitlines()[0]}")
     except OSError as e:
         fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+
+
+# commands kept in modules of their own register themselves on `app` when imported
+from . import cli_jobs  # noqa: E402, F401
