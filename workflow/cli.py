@@ -247,7 +247,7 @@ def ledger_cmd(
     elif fmt is Format.csv:
         w = csv.writer(sys.stdout)
         cols = ["code", "heading_ref", "problem_ref", "ref", "title", "kind", "state", "owner", "verifier", "leader",
-                "unit", "due", "overdue", "version"]
+                "unit", "due", "overdue", "rebounds", "repeats", "version"]
         w.writerow(cols)
         for r in rows:
             d = r.as_json()
@@ -270,10 +270,12 @@ def ledger_table(rows: list[Any], title: str = "整改台账") -> Table:
     t.add_column("责任人", no_wrap=True)
     t.add_column("完成时限", no_wrap=True)
     t.add_column("状态", no_wrap=True)
+    t.add_column("反弹", no_wrap=True)
     for r in rows:
         due = f"[red]{r.due} 逾期[/]" if r.overdue else str(r.due)
+        rebound = (f"[red]{r.rebounds}次[/]" if r.rebounds else "") + (f" 重复 {r.repeats}" if r.repeats else "")
         t.add_row(r.code, f"({r.heading_ref}){r.problem_ref}", r.title, r.kind_label, r.owner_name, due,
-                  f"[{colours[r.state]}]{r.state_label}[/]")
+                  f"[{colours[r.state]}]{r.state_label}[/]", rebound.strip())
     return t
 
 

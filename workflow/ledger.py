@@ -56,6 +56,7 @@ class LedgerRow:
     overdue: bool
     rebounds: int
     version: int
+    repeats: str | None = None  # the earlier round's problem or measure this problem repeats
 
     @property
     def state_label(self) -> str:
@@ -124,7 +125,7 @@ def ledger(app: App, f: LedgerFilter = LedgerFilter()) -> list[LedgerRow]:
                 id=m.id, code=m.code, inspection=ins.code, body=b.name, heading_ref=h.ref, heading=h.text,
                 problem_ref=p.ref, problem=p.text, ref=m.ref, title=m.title, kind=m.kind, state=m.state,
                 owner=m.owner, owner_name=owner_name or m.owner, verifier=m.verifier, leader=m.leader, unit=m.unit,
-                due=m.due, overdue=late, rebounds=m.rebounds, version=m.version))
+                due=m.due, overdue=late, rebounds=m.rebounds, version=m.version, repeats=p.repeats))
     return out
 
 
@@ -142,10 +143,10 @@ class ProblemSummary:
 
 def problems(rows: list[LedgerRow]) -> list[ProblemSummary]:
     """Group ledger rows by problem and derive each problem's result."""
-    groups: dict[tuple[str, str, str], list[LedgerRow]] = {}
-    for r in rows:
-        groups.setdefault((r.body, r.heading_ref, r.problem_ref), []).append(r)
-    return [ProblemSummary(k[0], k[1], k[2], g[0].problem, len(g), problem_result(State(x.state) for x in g))
+    groups: dict[tuple[str, str, str, str], list[LedgerRow]] = {}
+    for r in rows:  # a measure code is BODY-H.P.M: the problem is everything before the last dot
+        groups.setdefault((r.inspection, r.code.rsplit(".", 1)[0], r.heading_ref, r.problem_ref), []).append(r)
+    return [ProblemSummary(g[0].body, k[2], k[3], g[0].problem, len(g), problem_result(State(x.state) for x in g))
             for k, g in groups.items()]
 
 
