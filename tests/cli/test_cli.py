@@ -3,53 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SMALL_PLAN = ROOT / "tests" / "fixtures" / "small-plan.yaml"
+from .helpers import ROOT, SMALL_PLAN, rectify, snapshot
 
-
-def rectify(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in `cwd` with its default database (rectify.db there)."""
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("RECTIFY_DATABASE_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "workflow", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=120)
-    if ok:
-        assert proc.returncode == 0, f"rectify {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def snapshot(db: Path) -> tuple[list[tuple[object, ...]], ...]:
-    """Everything but the access log (which records refusals on purpose)."""
-    con = sqlite3.connect(db)
-    try:
-        return tuple(con.execute(f"select * from {t} order by id").fetchall()
-                     for t in ("measure", "history", "evidence", "extension", "person", "problem", "inspection"))
-    finally:
-        con.close()
-
-
-@pytest.fixture(scope="session")
-def imported_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database made by `rectify init` and `rectify import` once, copied for each test."""
-    folder = tmp_path_factory.mktemp("template")
-    rectify(folder, "init")
-    rectify(folder, "import", str(SMALL_PLAN))
-    return folder / "rectify.db"
-
-
-@pytest.fixture
-def ledger_dir(tmp_path: Path, imported_db: Path) -> Path:
-    shutil.copyfile(imported_db, tmp_path / "rectify.db")  # the CLI closes cleanly: no WAL left beside it
-    return tmp_path
+PLAN_TEXT = SMALL_PLAN.read_text(encoding="utf-8")
 
 
 def test_a_measure_goes_from_assigned_to_closed_on_the_command_line(ledger_dir: Path) -> None:
@@ -119,12 +80,12 @@ def test_refused_attempts_are_shown_to_auditors(ledger_dir: Path) -> None:
     [
         ("inspection: [unclosed\n", "not valid YAML"),
         ("inspection:\n  code: x\n", "this field is required"),
-        (SMALL_PLAN.read_text(encoding="utf-8").replace("verifier: checker, leader: boss, unit: office, due: 2024-09-30",
-                                                         "verifier: bob, leader: boss, unit: office, due: 2024-09-30"),
+        (PLAN_TEXT.replace("verifier: checker, leader: boss, unit: office, due: 2024-09-30",
+                           "verifier: bob, leader: boss, unit: office, due: 2024-09-30"),
          "measures[0].verifier: 'bob' does not have the verifier role"),
-        (SMALL_PLAN.read_text(encoding="utf-8").replace("due: 2024-08-31", "due: 2024-02-30"),
+        (PLAN_TEXT.replace("due: 2024-08-31", "due: 2024-02-30"),
          "measures[0].due"),
-        (SMALL_PLAN.read_text(encoding="utf-8").replace("  group: 区委第一巡察组\n", "  group: 区委第一巡察组\n  colour: red\n"),
+        (PLAN_TEXT.replace("  group: 区委第一巡察组\n", "  group: 区委第一巡察组\n  colour: red\n"),
          "inspection.colour: unknown field"),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .test_cli import SMALL_PLAN, imported_db, ledger_dir, rectify, snapshot  # noqa: F401 (fixtures)
+from .helpers import SMALL_PLAN, rectify, snapshot
 
 
 def test_a_recheck_with_none_due_is_refused_in_one_line(ledger_dir: Path) -> None:
