@@ -30,4 +30,4 @@ bench: $(STAMP) ## benchmark scripts: figures and ratios against the raw-SQL flo
 	$(BIN)/python bench/transitions.py
 
 clean:
-	rm -rf $(VENV) rectify-demo.db* rectify-demo.evidence rectify-demo.checkpoint.json
+	rm -rf $(VENV) rectify-demo.db* rectify-demo.evidence rectify-demo.checkpoint.json rectify-demo.mailbox

@@ -1,4 +1,5 @@
-"""Scheduled sweeps (deadline breaches, reminders, rebound checks) on APScheduler.
+"""Scheduled jobs: the sweeps (deadline breaches, reminders, rebound checks) and the delivery worker.
 
-Not built yet: the schedule will live in rectify's own tables, and APScheduler only ticks.
+The schedule lives in rectify's own tables; APScheduler only ticks (`scheduler`). `delivery`
+sends the reminder outbox; `progress` shows a long sweep's progress.
 """

@@ -49,6 +49,7 @@ class Event(StrEnum):
     OVERDUE = "overdue"  # the due date passed before verification (flagged by a sweep)
     RECHECK = "recheck"  # a rebound check found the problem has not come back
     REBOUND = "rebound"  # a later round found the problem again (上轮巡察反馈问题整改不彻底)
+    OUTCOME = "outcome"  # outcome figures recorded: rules revised, funds recovered, people held to account
 
     @property
     def label(self) -> str:
@@ -82,6 +83,7 @@ EVENT_LABELS = {
     Event.OVERDUE: "逾期",
     Event.RECHECK: "复查未反弹",
     Event.REBOUND: "下轮巡察发现反弹",
+    Event.OUTCOME: "登记整改成效",
 }
 
 

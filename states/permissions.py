@@ -42,6 +42,7 @@ _BY_PART: dict[Event, tuple[Role, ...]] = {
     Event.REOPEN: (Role.VERIFIER, Role.LEADER),
     Event.REASSIGN: (Role.LEADER,),
     Event.RECHECK: (Role.VERIFIER, Role.LEADER),
+    Event.OUTCOME: (Role.OWNER,),
 }
 _BY_ROUND_ROLE: dict[Event, tuple[Role, ...]] = {
     Event.REASSIGN: (Role.ADMIN,),

@@ -92,7 +92,8 @@ def period_of(day: date, months: int) -> tuple[date, date]:
 
 def progress_reminder(kind: Kind, state: State, last_note: date | None, today: date, policy: Policy) -> list[Due]:
     """A long-term measure owes a progress note each period; remind near the period's end if none came."""
-    if kind is not Kind.LONG_TERM or state not in (State.IN_PROGRESS, State.CLOSED):
+    # a closed long-term measure is followed by its periodic rebound checks instead
+    if kind is not Kind.LONG_TERM or state is not State.IN_PROGRESS:
         return []
     start, end = period_of(today, policy.progress_every_months)
     if (end - today).days > policy.progress_grace_days or (last_note is not None and last_note >= start):

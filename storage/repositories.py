@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -90,6 +90,9 @@ _SAVE = (
     .values({c: bindparam(f"new_{c}", type_=_MEASURE.c[c].type) for c in _SAVED})
 )
 _VERSION_OF = core_select(_MEASURE.c.version).where(_MEASURE.c.id == bindparam("where_id"))
+_MEASURE_INSERT = insert(_MEASURE).returning(_MEASURE.c.id, sort_by_parameter_order=True)
+_SEAL = (update(_MEASURE).where(_MEASURE.c.id == bindparam("where_id"))
+         .values(version=bindparam("new_version"), head=bindparam("new_head")))
 _HISTORY_INSERT = insert(HistoryRow.__table__)  # type: ignore[attr-defined]
 _EVIDENCE_INSERT = insert(EvidenceRow.__table__)  # type: ignore[attr-defined]
 _ACTOR = core_select(_PERSON.c.handle, _PERSON.c.roles).where(_PERSON.c.handle == bindparam("handle"))
@@ -139,6 +142,20 @@ class MeasureRepository:
         self.session.flush()
         assert row.id is not None
         return row.id
+
+    def add_many(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert new measure rows (column dicts) in one statement; their ids, in the order given."""
+        if not rows:
+            return []
+        _autoflush(self.session)  # their problems may still be pending in the session
+        result = self.session.connection().execute(_MEASURE_INSERT, list(rows))
+        return [r[0] for r in result]
+
+    def seal_many(self, measures: Sequence[Measure]) -> None:
+        """Record new measures' version and chain head once their first history records are sealed."""
+        if measures:
+            self.session.connection().execute(
+                _SEAL, [{"where_id": m.id, "new_version": m.version, "new_head": m.head} for m in measures])
 
     def save(self, measure: Measure, records: Sequence[Record], at: datetime) -> None:
         """Write the measure's new state with its records, if nobody else changed it first."""
@@ -218,6 +235,10 @@ class HistoryFilter:
     since: datetime | None = None  # UTC, inclusive
     until: datetime | None = None  # UTC, exclusive
     limit: int | None = None
+    measure_ids: Collection[int] | None = None  # only these measures (e.g. a problem's)
+    unit: str | None = None  # only measures of this responsible unit (责任部门)
+    role: str | None = None  # only what was done in this role
+    events: Collection[str] = ()  # only these events
 
 
 class HistoryRepository:
@@ -233,6 +254,14 @@ class HistoryRepository:
             stmt = stmt.where(HistoryRow.measure_id == f.measure_id)
         if f.actor:
             stmt = stmt.where(HistoryRow.actor == f.actor)
+        if f.measure_ids is not None:
+            stmt = stmt.where(col(HistoryRow.measure_id).in_(sorted(f.measure_ids)))
+        if f.unit:
+            stmt = stmt.where(MeasureRow.unit == f.unit)
+        if f.role:
+            stmt = stmt.where(HistoryRow.role == f.role)
+        if f.events:
+            stmt = stmt.where(col(HistoryRow.event).in_(sorted(f.events)))
         if f.since:
             stmt = stmt.where(col(HistoryRow.at) >= _utc(f.since))
         if f.until:

@@ -112,7 +112,7 @@ class ScheduleRepository:
     def long_term(self) -> list[InRound]:
         """Long-term measures that owe periodic progress notes."""
         stmt = _WITH_ROUND.where(_M.c.kind == str(Kind.LONG_TERM),
-                                 _M.c.state.in_([str(State.IN_PROGRESS), str(State.CLOSED)])).order_by(_M.c.id)
+                                 _M.c.state == str(State.IN_PROGRESS)).order_by(_M.c.id)
         return [_in_round(r) for r in self.session.connection().execute(stmt)]
 
     def in_round(self, measure_id: int) -> InRound:
@@ -170,7 +170,14 @@ class ScheduleRepository:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(_R).on_conflict_do_nothing(
             index_elements=["measure_id", "rule", "window", "recipient", "channel"])
-        return len(conn.execute(stmt.returning(_R.c.id), list(rows)).all())
+        # a plain executemany, counted by its rowcount (sqlite3 and psycopg sum it over the rows; a row
+        # skipped by ON CONFLICT counts 0). With RETURNING, SQLAlchemy batched the rows into 1000-row
+        # multi-VALUES statements whose 14,000 placeholders psycopg re-parsed on every batch: 30,000
+        # reminders took ~6 s on PostgreSQL (bench/overdue.py).
+        new = conn.execute(stmt.execution_options(preserve_rowcount=True), list(rows)).rowcount
+        if new < 0:  # a driver that does not sum rowcount over an executemany
+            raise RuntimeError("add_reminders: the database driver did not report how many rows it inserted")
+        return int(new)
 
     def cancel_reminders(self, measure_id: int, why: str, *, rules: Sequence[str] | None = None,
                          deadline: bool = False, recipient: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -239,3 +239,19 @@ class ReboundCheckRow(SQLModel, table=True):
     answered_by: str | None = None
     answered_at: datetime | None = None
     reason: str = ""
+
+
+class OutcomeRow(SQLModel, table=True):
+    """A measure's outcome figures (整改成效) as last recorded; its history keeps every change."""
+
+    __tablename__ = "outcome"
+    measure_id: int = Field(foreign_key="measure.id", primary_key=True)
+    rules: int = 0  # 制度 written or revised (项)
+    funds_yuan: int = Field(default=0, sa_type=BigInteger)  # funds recovered or returned (追缴/清退资金), in 元
+    criticised: int = 0  # 批评教育 (人)
+    admonished: int = 0  # 诫勉谈话 (人)
+    org_handled: int = 0  # 组织处理 (人)
+    disciplined: int = 0  # 纪律处分 (人)
+    seq: int  # the history record that set these figures
+    updated_by: str
+    updated_at: datetime

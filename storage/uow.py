@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from .engine import reader
+from .outcomes import OutcomeRepository
 from .repositories import (
     AccessLogRepository,
     EvidenceRepository,
@@ -18,6 +19,7 @@ from .repositories import (
     TreeRepository,
 )
 from .schedule import ScheduleRepository
+from .snapshots import SnapshotReader
 
 
 class UnitOfWork:
@@ -38,6 +40,8 @@ class UnitOfWork:
         self.extensions = ExtensionRepository(s)
         self.tree = TreeRepository(s)
         self.schedule = ScheduleRepository(s)
+        self.outcomes = OutcomeRepository(s)
+        self.snapshots = SnapshotReader(s)
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

@@ -121,3 +121,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "contract.db")
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def worked_app(app: App, clock: ManualClock, tmp_path: Path) -> App:
+    """The small plan after some work, for exports and audit packets.
+
+    b1-2.1.1 (bob): started, a file and a note as evidence, submitted, verified and closed (rebound checks due);
+    b1-1.1.1 (alice): started, one refused verify by alice herself; b1-1.1.2 untouched.
+    """
+    from datetime import timedelta
+
+    from states.errors import PermissionDenied
+    from states.model import Event
+    from workflow import services
+
+    scan = tmp_path / "报销台账扫描件.pdf"
+    scan.write_bytes(b"%PDF-1.4 scanned reimbursement ledger\n" * 10)
+
+    def step(event: Event, code: str, actor: str, **kw: object) -> None:
+        clock.advance(timedelta(hours=3))
+        services.fire(app, event, code, actor=actor, **kw)  # type: ignore[arg-type]
+
+    step(Event.START, "b1-2.1.1", "bob")
+    clock.advance(timedelta(days=2))
+    services.add_evidence(app, "b1-2.1.1", actor="bob", notes=["已修订《财务报销管理办法》"], files=[scan])
+    step(Event.SUBMIT, "b1-2.1.1", "bob", reason="已修订财务制度并组织学习", notes=["学习签到表"])
+    step(Event.VERIFY, "b1-2.1.1", "checker")
+    step(Event.CLOSE, "b1-2.1.1", "deputy")
+    step(Event.START, "b1-1.1.1", "alice")
+    with pytest.raises(PermissionDenied):
+        step(Event.VERIFY, "b1-1.1.1", "alice")
+    return app

@@ -55,11 +55,24 @@ class TableOrJson(StrEnum):
     json = "json"
 
 
+class HistoryFormat(StrEnum):
+    """Output formats of the history."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+ASSIGN_HELP = ("For a document: a YAML file with inspection, units and people (as in a plan), body: {code, name}, "
+               "defaults: {owner, verifier, leader, due, unit?, kind?} for every measure, and optional overrides by "
+               "measure code, measures: {tcj-1.2.3: {owner: …, due: …}}; see examples/reference-assign.yaml.")
+
 # -- options shared by many commands -------------------------------------------------------------
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL or SQLite path [default: $RECTIFY_DATABASE_URL, else rectify.db]",
+    typer.Option("--db", help="Database URL or SQLite path \\[default: $RECTIFY_DATABASE_URL, else rectify.db]",
                  show_default=False),
 ]
 AsOpt = Annotated[str, typer.Option("--as", help="The person acting (their id from the plan).", show_default=False)]
@@ -145,17 +158,32 @@ def init(db: DbOpt = None) -> None:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A plan file (YAML or JSON); see `rectify plan schema`.")],
+    file: Annotated[Path, typer.Argument(help="A plan file (YAML or JSON; see `rectify plan schema`), or a "
+                                              "document (.txt, .md, .docx) with --assign, or an Excel ledger (.xlsx) "
+                                              "as `rectify export ledger` writes it.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and show what would be added.")] = False,
+    assign: Annotated[Path | None, typer.Option("--assign", help=ASSIGN_HELP, show_default=False)] = None,
     db: DbOpt = None,
 ) -> None:
-    """Import a plan: its inspection, people, problem tree and measures; all of it or nothing."""
+    """Import a plan: its inspection, people, problem tree and measures; all of it or nothing.
+
+    A document (.txt, .md, .docx) is read as an outline (一、 (一) 1. (1), 一是…, 整改情况:); --dry-run shows the
+    tree and every line it could not place, and an import is refused while any line is unplaced or guessed.
+    """
     from rich.progress import Progress
 
-    from . import plan as plan_mod
+    from .excel_import import load_any
     from .importer import import_plan
+    from .outline_source import DOCUMENT_SUFFIXES
 
-    plan = plan_mod.load(file)
+    if file.suffix.lower() in DOCUMENT_SUFFIXES:
+        from .cli_outline import import_document
+
+        import_document(file, assign=assign, dry_run=dry_run, db=db)
+        return
+    if assign is not None:
+        raise InvalidInput("--assign", "is for documents (.txt, .md, .docx); a plan file names its own people")
+    plan = load_any(file, err)  # a plan file, or an Excel ledger (.xlsx) as `rectify export ledger` writes it
     n = sum(len(p.measures) for b in plan.bodies for h in b.headings for p in h.problems)
     if dry_run:
         _print_plan_tree(plan)
@@ -233,6 +261,8 @@ def ledger_cmd(
     problem: Annotated[str | None, typer.Option(help="Only this heading or problem: 1, 1.2 or tcj-1.2.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only measures past their due date.")] = False,
     inspection: Annotated[str | None, typer.Option(help="Only this inspection round (its code).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="As it stood at the end of this day (YYYY-MM-DD), "
+                                              "rebuilt from the history.", show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
     db: DbOpt = None,
 ) -> None:
@@ -240,8 +270,15 @@ def ledger_cmd(
     from .ledger import LedgerFilter, ledger, summary, summary_sentence
 
     a = _open(db)
-    rows = ledger(a, LedgerFilter(state=state, owner=owner, unit=unit, problem=problem, overdue=overdue,
-                                  inspection=inspection))
+    filters = LedgerFilter(state=state, owner=owner, unit=unit, problem=problem, overdue=overdue,
+                           inspection=inspection)
+    if as_of is not None:
+        from .asof import ledger_as_of
+        from .cli_report import a_day
+
+        rows = ledger_as_of(a, a_day(as_of), filters)
+    else:
+        rows = ledger(a, filters)
     if fmt is Format.json:
         _print_json([r.as_json() for r in rows])
     elif fmt is Format.csv:
@@ -253,7 +290,7 @@ def ledger_cmd(
             d = r.as_json()
             w.writerow([d[c] for c in cols])
     else:
-        out.print(ledger_table(rows))
+        out.print(ledger_table(rows, title=f"整改台账(截至{as_of})" if as_of else "整改台账"))
         if rows:
             out.print(summary_sentence(summary(rows)))
 
@@ -432,43 +469,42 @@ def history(
     actor: Annotated[str | None, typer.Option(help="Only what this person did.")] = None,
     since: Annotated[str | None, typer.Option(help="From this date or date-time (local).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this date (included) or date-time.")] = None,
+    problem: Annotated[str | None, typer.Option(help="Only this heading or problem: 1, 1.2 or tcj-1.2.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only measures of this responsible unit.")] = None,
+    role: Annotated[Role | None, typer.Option(help="Only what was done in this role.")] = None,
+    event: Annotated[list[Event] | None, typer.Option(help="Only these events (repeatable).")] = None,
     refused: Annotated[bool, typer.Option("--refused", help="Show the refused attempts (access log) instead.")] = False,
-    fmt: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
+    fmt: Annotated[HistoryFormat, typer.Option("--format", help="table, json, csv, or xlsx (history and refused "
+                                               "attempts side by side; needs -o).")] = HistoryFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
     db: DbOpt = None,
 ) -> None:
     """The history of every measure (or one), oldest first; --refused for the refused attempts."""
-    from storage.repositories import HistoryFilter
+    from .history_export import HistoryQuery, export_history, history_rows, refused_rows
 
     a = _open(db)
-    since_at, until_at = _parse_when("--since", since), _parse_when("--until", until, end=True)
+    q = HistoryQuery(measure=measure, problem=problem, unit=unit, actor=actor, role=str(role) if role else None,
+                     events=tuple(str(e) for e in event or ()), since=_parse_when("--since", since),
+                     until=_parse_when("--until", until, end=True))
+    if refused and role:
+        raise InvalidInput("--role", "refused attempts record no role; filter them by --actor")
+    if fmt is not HistoryFormat.table:
+        if fmt is HistoryFormat.xlsx and output is None:
+            raise InvalidInput("-o", "an Excel workbook needs a file: -o FILE.xlsx")
+        n = export_history(a, q, str(fmt), output or sys.stdout, refused=refused, zone=_zone())
+        if output is not None:
+            err.print(f"wrote {n} {'refused attempts' if refused else 'history records'} to {output}")
+        return
     if refused:
-        with a.uow(read_only=True) as uow:
-            rows = uow.access_log.query(actor, since_at, until_at)
-        items = [{"at": r.at.isoformat(), "actor": r.actor, "event": r.event, "measure": r.measure,
-                  "outcome": r.outcome, "message": r.message, "request_id": r.request_id} for r in rows
-                 if measure is None or r.measure == measure]
-        if fmt is TableOrJson.json:
-            _print_json(items)
-            return
         t = Table(title="被拒绝的操作", header_style="bold")
         for c in ("时间", "操作人", "事件", "措施", "结果", "原因"):
             t.add_column(c)
-        for r in rows:
-            if measure is None or r.measure == measure:
-                t.add_row(_local(r.at), r.actor, r.event, r.measure, r.outcome, r.message)
+        for r in refused_rows(a, q):
+            t.add_row(_local(r.at), r.actor, r.event, r.measure, r.outcome, r.message)
         out.print(t)
         return
-    with a.uow(read_only=True) as uow:
-        mid = uow.measures.row(measure).id if measure else None
-        rows2 = uow.history.query(HistoryFilter(measure_id=mid, actor=actor, since=since_at, until=until_at))
-        notes = evidence_notes(uow, {h.measure_id for h, _ in rows2})
-    if fmt is TableOrJson.json:
-        _print_json([{"measure": code, "seq": h.seq, "event": h.event, "from": h.from_state, "to": h.to_state,
-                      "actor": h.actor, "role": h.role, "at": h.at.isoformat(), "reason": h.reason,
-                      "evidence": h.evidence, "request_id": h.request_id, "data": h.data, "hash": h.hash,
-                      "prev_hash": h.prev_hash} for h, code in rows2])
-        return
-    out.print(history_table(rows2, notes=notes))
+    rows, notes = history_rows(a, q)
+    out.print(history_table(rows, notes=notes))
 
 
 def evidence_notes(uow: Any, measure_ids: set[int]) -> dict[tuple[int, int], list[str]]:
@@ -502,8 +538,18 @@ def history_table(rows: list[Any], title: str = "整改记录", notes: dict[tupl
             extra = (extra + " " if extra else "") + told
         if h.event in ("extend_request", "extend_approve"):
             extra = f"{h.data.get('old_due')}→{h.data.get('new_due')} " + extra
+        if h.event == "overdue":
+            extra = f"完成时限{h.data.get('due')}已过,尚未核验 " + extra
+        if h.event == "recheck":
+            extra = f"{h.data.get('due_on')}复查:未反弹 " + extra
+        if h.event == "reopen" and h.data.get("outcome") == "rebounded":
+            extra = f"{h.data.get('due_on')}复查:问题反弹 " + extra
         if h.event == "reassign":
             extra = f"{h.data.get('old_owner')}→{h.data.get('new_owner')} " + extra
+        if h.event == "outcome":
+            from states.outcome import Figures
+
+            extra = f"{Figures.from_data(h.data).text} " + extra
         t.add_row(_local(h.at), code, str(h.seq), Event(h.event).label, change, f"{h.actor} ({Role(h.role).label})",
                   extra)
     return t
@@ -577,7 +623,10 @@ def demo(
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line and exit non-zero."""
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.text import Text
+
+    # the message is plain text: a bracket quoted from a user's file must not be read as markup
+    err.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -601,4 +650,11 @@ def main() -> None:
 
 
 # commands kept in modules of their own register themselves on `app` when imported
-from . import cli_jobs  # noqa: E402, F401
+from . import (  # noqa: E402
+    cli_export,  # noqa: F401
+    cli_jobs,  # noqa: F401
+    cli_outline,  # noqa: F401
+    cli_reminders,  # noqa: F401
+    cli_report,  # noqa: F401
+    cli_scheduler,  # noqa: F401
+)

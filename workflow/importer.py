@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from states.errors import InvalidPlan
 from states.measure import created
-from states.model import Event
+from states.model import Event, Kind
 from states.permissions import SYSTEM
-from storage.tables import BodyRow, InspectionRow, MeasureRow, PersonRow, ProblemRow, UnitRow
+from storage.tables import BodyRow, InspectionRow, PersonRow, ProblemRow, UnitRow
 from storage.uow import UnitOfWork
 
 from .app import App
@@ -95,12 +96,14 @@ def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where:
     if uow.tree.body(body.code) is not None:
         raise InvalidPlan(source, f"{where}.code", f"body {body.code!r} is already in the ledger (from another round)")
     b = uow.tree.add(BodyRow(inspection_id=inspection_id, code=body.code, name=body.name))
+    pending: list[dict[str, Any]] = []
     for hi, h in enumerate(body.headings, start=1):
         heading = uow.tree.add(ProblemRow(body_id=b.id, level="heading", position=hi, ref=h.ref, text=h.title))
         for pi, p in enumerate(h.problems, start=1):
             problem = uow.tree.add(ProblemRow(body_id=b.id, parent_id=heading.id, level="problem", position=pi,
                                               ref=p.ref, text=p.text, repeats=p.repeats))
             if p.repeats:
+                _add_measures(uow, pending, source, at, counts, progress)  # a repeat may name one of them
                 _count_rebound(uow, p.repeats, f"{body.code}-{hi}.{pi}", source, f"{where}.headings[{hi - 1}]"
                                f".problems[{pi - 1}].repeats", at)
             counts[0] += 1
@@ -109,20 +112,38 @@ def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where:
                                            ref=str(ti), text=point))
                 counts[1] += 1
             for mi, m in enumerate(p.measures, start=1):
-                code = measure_code(body.code, hi, pi, mi)
-                row = MeasureRow(code=code, problem_id=problem.id, position=mi, ref=m.ref, title=m.title, text=m.text,
-                                 kind=str(m.kind), state="assigned", owner=m.owner, verifier=m.verifier,
-                                 leader=m.leader, unit=m.unit, due=m.due, updated_at=at)
-                mid = uow.measures.add(row)
-                measure, record = created(id=mid, code=code, kind=m.kind, owner=m.owner, verifier=m.verifier,
-                                          leader=m.leader, due=m.due, at=at, by=SYSTEM,
-                                          data={"source": source})
-                row.version, row.head = measure.version, measure.head
-                uow.session.add(row)
-                uow.measures.append_history([record])
-                counts[2] += 1
-                if progress:
-                    progress(1)
+                pending.append({
+                    "code": measure_code(body.code, hi, pi, mi), "problem_id": problem.id, "position": mi,
+                    "ref": m.ref, "title": m.title, "text": m.text, "kind": str(m.kind), "state": "assigned",
+                    "owner": m.owner, "verifier": m.verifier, "leader": m.leader, "unit": m.unit, "due": m.due,
+                    "version": 0, "head": "", "evidence_count": 0, "overdue": False, "rebounds": 0, "updated_at": at})
+            if len(pending) >= _BATCH:
+                _add_measures(uow, pending, source, at, counts, progress)
+    _add_measures(uow, pending, source, at, counts, progress)
+
+
+_BATCH = 500  # measures inserted per statement: few round trips, and a progress bar that still moves
+
+
+def _add_measures(uow: UnitOfWork, pending: list[dict[str, Any]], source: str, at: datetime, counts: list[int],
+                  progress: Callable[[int], None] | None) -> None:
+    """Insert the pending measures with their first history records (交办), then forget them."""
+    if not pending:
+        return
+    ids = uow.measures.add_many(pending)
+    measures, records = [], []
+    for mid, row in zip(ids, pending, strict=True):
+        measure, record = created(id=mid, code=row["code"], kind=Kind(row["kind"]), owner=row["owner"],
+                                  verifier=row["verifier"], leader=row["leader"], due=row["due"], at=at, by=SYSTEM,
+                                  data={"source": source})
+        measures.append(measure)
+        records.append(record)
+    uow.measures.seal_many(measures)
+    uow.measures.append_history(records)
+    counts[2] += len(pending)
+    if progress:
+        progress(len(pending))
+    pending.clear()
 
 
 def _count_rebound(uow: UnitOfWork, repeats: str, by: str, source: str, where: str, at: datetime) -> None:

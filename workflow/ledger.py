@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from states.errors import InvalidInput
 from states.model import Event, Kind, State
-from states.results import is_overdue, problem_result
+from states.results import is_overdue, problem_result_by_kind
 from storage.tables import BodyRow, InspectionRow, MeasureRow, PersonRow, ProblemRow
 
 from .app import App
@@ -146,7 +146,8 @@ def problems(rows: list[LedgerRow]) -> list[ProblemSummary]:
     groups: dict[tuple[str, str, str, str], list[LedgerRow]] = {}
     for r in rows:  # a measure code is BODY-H.P.M: the problem is everything before the last dot
         groups.setdefault((r.inspection, r.code.rsplit(".", 1)[0], r.heading_ref, r.problem_ref), []).append(r)
-    return [ProblemSummary(g[0].body, k[2], k[3], g[0].problem, len(g), problem_result(State(x.state) for x in g))
+    return [ProblemSummary(g[0].body, k[2], k[3], g[0].problem, len(g),
+                           problem_result_by_kind((State(x.state), Kind(x.kind)) for x in g))
             for k, g in groups.items()]
 
 

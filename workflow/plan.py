@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,8 @@ from states.policy import Policy
 Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64,
                               description="a short ASCII id, used on the command line (--as)")]
 
+
+M = TypeVar("M", bound=BaseModel)
 
 NOTIFY_SCHEMES = ("json", "jsons", "wecombot", "dingtalk", "mailto")
 
@@ -243,6 +245,11 @@ def schema() -> dict[str, Any]:
 
 def load(path: str | Path) -> Plan:
     """Read and check a plan file (YAML or JSON); InvalidPlan names file, path and field."""
+    return check(str(path), read(path), Plan)
+
+
+def read(path: str | Path) -> Any:
+    """The data of a YAML or JSON file, unchecked; InvalidPlan when it cannot be read or parsed."""
     p = Path(path)
     name = str(path)
     try:
@@ -251,9 +258,13 @@ def load(path: str | Path) -> Plan:
         raise InvalidPlan(name, "", "no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidPlan(name, "", f"cannot be read: {e}") from None
-    data = _parse(name, p.suffix.lower(), raw_text)
+    return _parse(name, p.suffix.lower(), raw_text)
+
+
+def check(name: str, data: Any, model: type[M]) -> M:
+    """Data checked by a model of this module; InvalidPlan names `name`, the path and the field."""
     try:
-        return Plan.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         where = _path(err["loc"])

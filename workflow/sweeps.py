@@ -7,6 +7,7 @@ make a second run, a late run or a run in another process add nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,6 +133,12 @@ def _latest_today(uow: UnitOfWork, now: datetime) -> date:
     return max(local_today(now, z) for z in zones)
 
 
+def _horizon(uow: UnitOfWork) -> int:
+    """How many natural days ahead any round's warnings reach (working days → natural, generously)."""
+    policies = [_policy(json.dumps(i.policy, sort_keys=True) if i.policy else None) for i in uow.tree.inspections()]
+    return max((r.days_before or 0 for p in policies or [Policy()] for r in p.rules), default=0) * 2 + 21
+
+
 def flag_overdue(app: App, holidays: Holidays = Holidays(), progress: Callable[[int], None] | None = None
                  ) -> SweepResult:
     """Flag each open measure past its due date, once per breach, with its red reminders, in one transaction."""
@@ -175,7 +182,7 @@ def remind(app: App, holidays: Holidays = Holidays(), progress: Callable[[int], 
             return result
         ctx = _Context(uow, now, holidays)
         latest = _latest_today(uow, now)
-        horizon = max((r.days_before or 0) for r in Policy().rules) * 2 + 21  # working days → natural, generously
+        horizon = _horizon(uow)
         items = uow.schedule.open_due_by(date.fromordinal(latest.toordinal() + horizon))
         outbox: list[dict[str, Any]] = []
         for item in items:

@@ -29,6 +29,7 @@ create          |      -     -        -       -       Y     |        -     -    
 overdue         |      -     -        -       -       -     |        -     -        -      -       -
 recheck         |      -     Y        Y       -       -     |        -     -        -      -       -
 rebound         |      -     -        -       -       Y     |        -     -        -      -       Y
+outcome         |      Y     -        -       -       -     |        -     -        -      -       -
 """
 ROLES = [Role.OWNER, Role.VERIFIER, Role.LEADER, Role.AUDITOR, Role.ADMIN]
 PERSON = {Role.OWNER: "alice", Role.VERIFIER: "checker", Role.LEADER: "boss", Role.AUDITOR: "audrey",

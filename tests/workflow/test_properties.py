@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +33,7 @@ from states.model import Event, State
 from storage import migrate
 from storage.repositories import to_record
 from storage.tables import HistoryRow
-from workflow import audit, importer, services, sweeps
+from workflow import audit, importer, outcomes, services, sweeps
 from workflow.app import App
 from workflow.clock import ManualClock
 
@@ -55,7 +56,7 @@ LIKELY = {
 PART = {Event.START: "owner", Event.SUBMIT: "owner", Event.EVIDENCE: "owner", Event.EXTEND_REQUEST: "owner",
         Event.REJECT: "verifier", Event.VERIFY: "verifier", Event.REOPEN: "leader", Event.CLOSE: "leader",
         Event.REASSIGN: "leader", Event.EXTEND_APPROVE: "leader", Event.EXTEND_REFUSE: "leader",
-        Event.RECHECK: "verifier"}
+        Event.RECHECK: "verifier", Event.OUTCOME: "owner"}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,10 @@ def attempt(app: App, event: Event, code: str, actor: str, d: Any, row: dict[str
     elif event is Event.RECHECK:
         held = d.draw(st.booleans(), label="held")
         services.recheck(app, code, actor=actor, held=held, reason=reason, expected_version=stale)
+    elif event is Event.OUTCOME:
+        rules = d.draw(st.sampled_from([2, 0, -1, None]), label="rules")
+        outcomes.record_outcome(app, code, actor=actor, changes={"rules": rules}, reason=reason,
+                                expected_version=stale)
     elif event in (Event.EXTEND_APPROVE, Event.EXTEND_REFUSE):
         services.decide_extension(app, code, actor=actor, approve=event is Event.EXTEND_APPROVE, reason=reason,
                                   expected_version=stale)
@@ -185,4 +190,5 @@ def _sweep_and_check(app: App, clock: ManualClock, measures: list[str], d: Any) 
         if added:
             assert (added[0]["event"], added[0]["actor"], added[0]["role"]) == ("overdue", "system", "system")
             assert added[0]["from_state"] == added[0]["to_state"] == row["state"] == after["state"]
-            assert after["overdue"] and not row["overdue"] and after["due"] < clock().date()
+            local_today = clock().astimezone(ZoneInfo("Asia/Shanghai")).date()  # the round's day, not UTC's
+            assert after["overdue"] and not row["overdue"] and after["due"] < local_today

@@ -1,0 +1,82 @@
+"""The read side of reports, statistics and the ledger as it stood: history, evidence and texts by round."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from states.chain import Record
+
+from .repositories import _utc, to_record
+from .tables import BodyRow, EvidenceRow, HistoryRow, MeasureRow, ProblemRow
+
+
+@dataclass(frozen=True)
+class MeasureText:
+    """What the ledger row of a measure leaves out: its full text and its problem's points (一是/二是)."""
+
+    text: str
+    points: tuple[str, ...]
+
+
+class SnapshotReader:
+    """Everything of some rounds (or all) that a report or a statistic reads, in few queries."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    @staticmethod
+    def _in_rounds(column: Any, inspection_ids: Collection[int]) -> Any:
+        """`column IN (the ids of the rounds' measures)`, as one subquery (no long parameter lists)."""
+        problem = aliased(ProblemRow)
+        ids = (select(MeasureRow.id).join(problem, col(problem.id) == MeasureRow.problem_id)
+               .join(BodyRow, col(BodyRow.id) == problem.body_id)
+               .where(col(BodyRow.inspection_id).in_(list(inspection_ids))))
+        return col(column).in_(ids)
+
+    def history(self, inspection_ids: Collection[int] | None = None, until: datetime | None = None
+                ) -> dict[int, list[Record]]:
+        """Each measure's history records, in seq order; only those before `until` (UTC, exclusive) if given."""
+        stmt = select(HistoryRow)
+        if inspection_ids is not None:
+            stmt = stmt.where(self._in_rounds(HistoryRow.measure_id, inspection_ids))
+        if until is not None:
+            stmt = stmt.where(col(HistoryRow.at) < _utc(until))
+        out: dict[int, list[Record]] = {}
+        for r in self.session.exec(stmt.order_by(col(HistoryRow.measure_id), col(HistoryRow.seq))).all():
+            out.setdefault(r.measure_id, []).append(to_record(r))
+        return out
+
+    def evidence(self, inspection_ids: Collection[int] | None = None) -> dict[int, list[EvidenceRow]]:
+        """Each measure's evidence items, oldest first."""
+        stmt = select(EvidenceRow)
+        if inspection_ids is not None:
+            stmt = stmt.where(self._in_rounds(EvidenceRow.measure_id, inspection_ids))
+        out: dict[int, list[EvidenceRow]] = {}
+        for e in self.session.exec(stmt.order_by(col(EvidenceRow.measure_id), col(EvidenceRow.id))).all():
+            out.setdefault(e.measure_id, []).append(e)
+        return out
+
+    def texts(self, inspection_ids: Collection[int] | None = None) -> dict[int, MeasureText]:
+        """Each measure's full text with its problem's points."""
+        problem = aliased(ProblemRow)
+        stmt = (select(MeasureRow.id, MeasureRow.text, MeasureRow.problem_id)
+                .join(problem, col(problem.id) == MeasureRow.problem_id)
+                .join(BodyRow, col(BodyRow.id) == problem.body_id))
+        if inspection_ids is not None:
+            stmt = stmt.where(col(BodyRow.inspection_id).in_(list(inspection_ids)))
+        measures = self.session.exec(stmt).all()
+        points: dict[int, list[str]] = {}
+        point_stmt = select(ProblemRow.parent_id, ProblemRow.text).where(ProblemRow.level == "point")
+        if inspection_ids is not None:
+            point_stmt = point_stmt.where(col(ProblemRow.body_id).in_(
+                select(BodyRow.id).where(col(BodyRow.inspection_id).in_(list(inspection_ids)))))
+        for pid, text in self.session.exec(point_stmt.order_by(col(ProblemRow.parent_id),
+                                                               col(ProblemRow.position))).all():
+            points.setdefault(pid or 0, []).append(text)
+        return {mid or 0: MeasureText(text, tuple(points.get(pid, ()))) for mid, text, pid in measures}

@@ -1,0 +1,350 @@
+"""The sweeps on a fixed clock: breaches flagged once, reminders once per window, rebound checks.
+
+Dates in this file are local to the round's time zone; each run sets the clock to a local hour.
+2024 around National Day (国庆节): 9/29 (Sun) and 10/12 (Sat) are make-up workdays, 10/1–10/7 are off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from states.model import Event, State
+from storage.engine import reader
+from tests.conftest import AppFactory
+from tests.support import codes, history_rows, measure_row, plan_data
+from workflow import importer, services
+from workflow.app import App
+from workflow.clock import ManualClock
+from workflow.plan import Plan
+from workflow.sweeps import Holidays, SweepResult, flag_overdue, load_holidays, remind
+
+SHANGHAI, NEW_YORK = "Asia/Shanghai", "America/New_York"
+Key = tuple[str, str, str, str]  # measure code, rule, window, recipient
+NONE = Holidays()  # no holiday file
+
+
+def at(clock: ManualClock, day: date, hour: float = 9, zone: str = SHANGHAI, fold: int = 0) -> None:
+    """Set the clock to `hour` o'clock local time on `day`."""
+    h, m = int(hour), round((hour % 1) * 60)
+    clock.set(datetime.combine(day, time(h, m, fold=fold), ZoneInfo(zone)).astimezone(UTC))
+
+
+def days(first: date, last: date) -> Iterable[date]:
+    """Every day from `first` to `last`, both included."""
+    return (first + timedelta(days=n) for n in range((last - first).days + 1))
+
+
+def sweep(app: App, holidays: Holidays = NONE) -> tuple[SweepResult, SweepResult]:
+    """Both sweeps, in the scheduler's order."""
+    return flag_overdue(app, holidays), remind(app, holidays)
+
+
+def round_app(make_app: AppFactory, dues: list[date], *, zone: str = SHANGHAI, policy: dict[str, Any] | None = None,
+              kinds: dict[int, str] | None = None) -> tuple[App, list[str]]:
+    """An app with one round of measures due on `dues` (1-based `kinds` overrides), and their codes."""
+    app = make_app(plan_file=None)
+    data = plan_data("r1", "b", len(dues))
+    data["inspection"].update(timezone=zone, **({"policy": policy} if policy else {}))
+    for i, (m, due) in enumerate(zip(data["bodies"][0]["headings"][0]["problems"][0]["measures"], dues, strict=True)):
+        m.update(due=due.isoformat(), **({"kind": kinds[i + 1]} if kinds and i + 1 in kinds else {}))
+    importer.import_plan(app, Plan.model_validate(data), "test")
+    return app, codes("b", len(dues))
+
+
+def reminders(app: App, where: str = "true") -> list[dict[str, Any]]:
+    """The outbox, oldest first, with each reminder's measure code."""
+    with reader(app.engine).connect() as conn:
+        rows = conn.execute(text("SELECT m.code, r.* FROM reminder r JOIN measure m ON m.id = r.measure_id "
+                                 f"WHERE {where} ORDER BY r.id")).mappings()
+        return [dict(r) for r in rows]
+
+
+def keys(app: App, where: str = "true") -> list[Key]:
+    """The outbox's keys (measure, rule, window, recipient), oldest first."""
+    return [(r["code"], r["rule"], r["window"], r["recipient"]) for r in reminders(app, where)]
+
+
+def overdue_records(app: App, code: str) -> list[dict[str, Any]]:
+    """A measure's `overdue` history records."""
+    return [h for h in history_rows(app, code) if h["event"] == "overdue"]
+
+
+def first_seen(app: App, clock: ManualClock, run_days: Iterable[date], zone: str = SHANGHAI,
+               holidays: Holidays = NONE) -> dict[Key, date]:
+    """Run both sweeps twice a day (09:00 and 21:00); the day each reminder first appeared."""
+    seen: dict[Key, date] = {}
+    for day in run_days:
+        for hour in (9, 21):
+            at(clock, day, hour, zone)
+            sweep(app, holidays)
+        for key in keys(app):
+            seen.setdefault(key, day)
+    return seen
+
+
+def on(seen: dict[Key, date], code: str, rule: str) -> set[date]:
+    """The days reminders of `rule` first appeared for `code` (one day per window when each came once)."""
+    return {d for (c, r, _w, _to), d in seen.items() if (c, r) == (code, rule)}
+
+
+def live(app: App, code: str, who: str, event: Event, **kw: Any) -> None:
+    """Fire an event as a person."""
+    services.fire(app, event, code, actor=who, **kw)
+
+
+def close(app: App, code: str, owner: str, verifier: str, leader: str) -> None:
+    """Take a measure from assigned to closed."""
+    live(app, code, owner, Event.START)
+    live(app, code, owner, Event.SUBMIT, reason="已整改", notes=["整改报告"])
+    live(app, code, verifier, Event.VERIFY)
+    live(app, code, leader, Event.CLOSE)
+
+
+# -- deadline breaches --------------------------------------------------------------------------------
+
+
+def test_a_breach_is_flagged_once_however_often_late_and_back_and_forth_the_sweep_runs(app: App,
+                                                                                       clock: ManualClock) -> None:
+    # the small plan: b1-2.1.1 due 8/31, b1-1.1.1 due 9/30, b1-1.1.2 due 11/13, all in Shanghai
+    at(clock, date(2024, 9, 30), 23.5)  # 15:30 UTC: still the due day in Shanghai
+    assert flag_overdue(app).flagged == 1
+    assert [len(overdue_records(app, c)) for c in ("b1-2.1.1", "b1-1.1.1")] == [1, 0]
+    at(clock, date(2024, 10, 1), 0.5)  # half an hour later, the day after in Shanghai
+    assert (flag_overdue(app).flagged, flag_overdue(app).flagged) == (1, 0)
+    for day in (date(2024, 9, 15), date(2024, 10, 2), date(2024, 9, 1), date(2024, 12, 1), date(2024, 10, 1)):
+        at(clock, day)
+        sweep(app)
+    sweep(app)
+    for code, due in (("b1-2.1.1", "2024-08-31"), ("b1-1.1.1", "2024-09-30"), ("b1-1.1.2", "2024-11-13")):
+        (record,) = overdue_records(app, code)
+        assert (record["actor"], record["role"], record["data"]["due"]) == ("system", "system", due)
+        assert measure_row(app, code)["overdue"] is True
+    # the breach's first red warning came with the flag, in its transaction: once, to owner, leader, unit head
+    assert keys(app, "r.rule = 'red' AND m.code = 'b1-1.1.1' AND r.window = 'due:2024-09-30:0'") == [
+        ("b1-1.1.1", "red", "due:2024-09-30:0", "alice"), ("b1-1.1.1", "red", "due:2024-09-30:0", "boss")]
+    assert len(keys(app)) == len(set(keys(app)))
+
+
+def test_an_approved_extension_clears_the_flag_and_a_breach_of_the_new_date_is_flagged_again(
+        app: App, clock: ManualClock) -> None:
+    code = "b1-1.1.1"
+    at(clock, date(2024, 10, 2))
+    sweep(app)
+    assert measure_row(app, code)["overdue"] is True
+    services.request_extension(app, code, actor="alice", new_due=date(2024, 10, 21), reason="需要跨部门协调")
+    services.decide_extension(app, code, actor="boss", approve=True)
+    assert measure_row(app, code)["overdue"] is False
+    assert {r["status"] for r in reminders(app, f"m.code = '{code}' AND r.rule = 'red'")} == {"cancelled"}
+    for day in days(date(2024, 10, 3), date(2024, 10, 21)):
+        at(clock, day)
+        assert code not in {r["code"] for r in reminders(app, "r.rule = 'red' AND r.status = 'pending'")}
+        sweep(app)
+    assert len(overdue_records(app, code)) == 1 and measure_row(app, code)["overdue"] is False
+    at(clock, date(2024, 10, 22))
+    for _ in range(3):
+        sweep(app)
+    assert [r["data"]["due"] for r in overdue_records(app, code)] == ["2024-09-30", "2024-10-21"]
+    assert measure_row(app, code)["overdue"] is True
+    assert keys(app, f"m.code = '{code}' AND r.rule = 'red' AND r.status = 'pending'") == [
+        (code, "red", "due:2024-10-21:0", "alice"), (code, "red", "due:2024-10-21:0", "boss")]
+
+
+def test_verification_clears_the_flag_and_ends_the_warnings(app: App, clock: ManualClock) -> None:
+    code = "b1-2.1.1"  # due 8/31: bob owns it, checker verifies, deputy leads
+    at(clock, date(2024, 9, 10))
+    sweep(app)
+    live(app, code, "bob", Event.START)
+    live(app, code, "bob", Event.SUBMIT, reason="已修订", notes=["修订后的制度"])
+    live(app, code, "checker", Event.VERIFY)
+    assert measure_row(app, code)["overdue"] is False
+    assert {r["status"] for r in reminders(app, f"m.code = '{code}'")} == {"cancelled"}
+    for day in days(date(2024, 9, 11), date(2024, 10, 10)):
+        at(clock, day)
+        sweep(app)
+    assert len(overdue_records(app, code)) == 1
+    assert reminders(app, f"m.code = '{code}' AND r.status <> 'cancelled'") == []
+
+
+# -- warnings before and after the due date (三色预警) -----------------------------------------------------
+
+
+def test_yellow_orange_and_red_come_once_per_window_in_working_days_and_red_repeats_weekly(
+        make_app: AppFactory, clock: ManualClock) -> None:
+    app, (a, b, c) = round_app(make_app, [date(2024, 9, 30), date(2024, 10, 10), date(2024, 10, 14)])
+    seen = first_seen(app, clock, days(date(2024, 9, 15), date(2024, 10, 31)))
+    # yellow at 5 working days or fewer, orange at 2: the make-up Sunday 9/29 and Saturday 10/12 count, the
+    # holiday week does not (from Fri 9/27 to 10/10: 9/29, 9/30, 10/8, 10/9, 10/10)
+    assert (on(seen, a, "yellow"), on(seen, a, "orange")) == ({date(2024, 9, 24)}, {date(2024, 9, 27)})
+    assert (on(seen, b, "yellow"), on(seen, b, "orange")) == ({date(2024, 9, 27)}, {date(2024, 10, 8)})
+    assert (on(seen, c, "yellow"), on(seen, c, "orange")) == ({date(2024, 10, 8)}, {date(2024, 10, 11)})
+    # red the day after the due date, then every 7 days, each week once, to the owner and the leader
+    assert on(seen, a, "red") == {date(2024, 10, 1) + timedelta(weeks=w) for w in range(5)}
+    assert on(seen, c, "red") == {date(2024, 10, 15), date(2024, 10, 22), date(2024, 10, 29)}
+    red = [k for k in seen if k[:2] == (a, "red")]
+    assert sorted({w for _c, _r, w, _to in red}) == [f"due:2024-09-30:{w}" for w in range(5)]
+    assert len(red) == 5 * 2
+    assert len(keys(app)) == len(set(keys(app))) == len(seen)
+    assert len([k for k in seen if k[:2] == (b, "yellow")]) == 1  # to the owner only
+
+
+@pytest.mark.parametrize("every", [1, 7], ids=["daily", "weekly"])
+@pytest.mark.parametrize("change", [date(2024, 11, 3), date(2025, 3, 9)], ids=["fall-back", "spring-forward"])
+def test_a_dst_change_and_a_clock_moved_back_and_forth_neither_double_nor_skip_a_repeated_reminder(
+        make_app: AppFactory, clock: ManualClock, change: date, every: int) -> None:
+    policy = {"working_days": False, "rules": [
+        {"name": "yellow", "to": ["owner"], "days_before": 3},
+        {"name": "red", "to": ["owner"], "overdue": True, "every": every}]}
+    due = change - timedelta(days=2)  # past due when the clocks change
+    app, (code,) = round_app(make_app, [due], zone=NEW_YORK, policy=policy)
+    run_days = list(days(due - timedelta(days=4), due + timedelta(days=9 if every == 7 else 4)))
+
+    def walk(run_days: list[date], check: bool) -> None:
+        for day in run_days:
+            # the first and last minute of each day, and on the day of the change the hour it repeats or skips
+            moments = [(0.02, 0), (23.98, 0)] + ([(1.5, 0), (1.5, 1), (2.5, 0)] if day == change else [])
+            for hour, fold in moments:
+                at(clock, day, hour, NEW_YORK, fold)
+                sweep(app)
+                if check:
+                    windows = {w for _c, r, w, _to in keys(app) if r == "red"}
+                    late = (day - due).days - 1
+                    assert windows == ({f"due:{due}:{n}" for n in range(late // every + 1)} if late >= 0 else set())
+
+    walk(run_days, check=True)
+    before = keys(app)
+    walk(list(days(change - timedelta(days=1), change + timedelta(days=1))), check=False)  # and back again
+    assert keys(app) == before and len(before) == len(set(before))
+    assert [k[1:3] for k in before if k[1] == "yellow"] == [("yellow", f"due:{due}")]
+    assert len(overdue_records(app, code)) == 1
+
+
+def test_a_year_the_calendar_does_not_know_falls_back_to_weekends_with_a_warning_and_a_holiday_file_extends_it(
+        make_app: AppFactory, clock: ManualClock, tmp_path: Path) -> None:
+    due = date(2027, 10, 11)  # a Monday, after a National Day week the package cannot know yet
+    run_days = list(days(date(2027, 9, 25), due))
+    guessed, (code,) = round_app(make_app, [due])
+    at(clock, run_days[0])
+    assert "no holiday data for 2027" in remind(guessed).line()
+    seen = first_seen(guessed, clock, run_days)
+    assert (on(seen, code, "yellow"), on(seen, code, "orange")) == ({date(2027, 10, 4)}, {date(2027, 10, 7)})
+
+    holiday_file = tmp_path / "holidays-2027.yaml"
+    holiday_file.write_text("holidays: [2027-10-01, 2027-10-02, 2027-10-03, 2027-10-04, 2027-10-05, 2027-10-06,"
+                            " 2027-10-07]\nworkdays: [2027-09-26, 2027-10-09]\n", encoding="utf-8")
+    holidays = load_holidays(holiday_file)
+    told, (code,) = round_app(make_app, [due])
+    at(clock, run_days[0])
+    assert remind(told, holidays).warnings == []
+    seen = first_seen(told, clock, run_days, holidays=holidays)
+    assert (on(seen, code, "yellow"), on(seen, code, "orange")) == ({date(2027, 9, 28)}, {date(2027, 10, 8)})
+
+
+# -- long-term measures (长期坚持) -------------------------------------------------------------------------
+
+
+def test_a_long_term_measure_without_a_progress_note_in_the_quarter_is_reminded_once(app: App,
+                                                                                     clock: ManualClock) -> None:
+    code = "b1-1.1.2"  # long-term, alice
+    live(app, code, "alice", Event.START)
+    progress = f"m.code = '{code}' AND r.rule = 'progress'"
+    at(clock, date(2024, 9, 14))  # 16 days before the quarter ends: not yet
+    remind(app)
+    assert keys(app, progress) == []
+    for day in (date(2024, 9, 15), date(2024, 9, 16), date(2024, 9, 30), date(2024, 9, 15)):
+        at(clock, day)
+        remind(app)
+    assert keys(app, progress) == [(code, "progress", "progress:2024-07-01", "alice")]
+    at(clock, date(2024, 10, 5))
+    services.add_evidence(app, code, actor="alice", notes=["第三季度进展:已建立台账"])
+    for day in (date(2024, 12, 16), date(2024, 12, 31), date(2025, 3, 16), date(2025, 3, 20)):
+        at(clock, day)
+        remind(app)
+    assert [w for _c, _r, w, _to in keys(app, progress)] == ["progress:2024-07-01", "progress:2025-01-01"]
+
+
+# -- rebound checks (防止问题反弹) --------------------------------------------------------------------------
+
+
+def checks(app: App, code: str) -> list[tuple[date, str]]:
+    """A measure's rebound checks: due date and status."""
+    with reader(app.engine).connect() as conn:
+        rows = conn.execute(text("SELECT c.due_on, c.status FROM rebound_check c JOIN measure m ON m.id = c.measure_id"
+                                 " WHERE m.code = :code ORDER BY c.due_on"), {"code": code}).all()
+    return [(d if isinstance(d, date) else date.fromisoformat(d), s) for d, s in rows]
+
+
+def test_closing_schedules_checks_after_30_90_and_180_days_and_the_next_period_for_a_long_term_measure(
+        app: App, clock: ManualClock) -> None:
+    at(clock, date(2024, 8, 20))
+    close(app, "b1-1.1.1", "alice", "checker", "boss")
+    close(app, "b1-1.1.2", "alice", "deputy", "boss")
+    closed = date(2024, 8, 20)
+    assert checks(app, "b1-1.1.1") == [(closed + timedelta(days=n), "pending") for n in (30, 90, 180)]
+    assert checks(app, "b1-1.1.2") == [(date(2024, 11, 20), "pending")]
+    at(clock, date(2024, 11, 20))
+    services.recheck(app, "b1-1.1.2", actor="deputy", held=True, reason="长效机制运行正常")
+    assert checks(app, "b1-1.1.2") == [(date(2024, 11, 20), "held"), (date(2025, 2, 20), "pending")]
+
+
+def test_a_due_check_reminds_the_verifier_once_and_a_rebound_reopens_the_measure_and_brings_back_the_escalation(
+        app: App, clock: ManualClock) -> None:
+    code = "b1-1.1.1"  # due 9/30; checker verifies
+    at(clock, date(2024, 8, 20))
+    close(app, code, "alice", "checker", "boss")
+    recheck = f"r.rule LIKE 'recheck%' AND m.code = '{code}'"
+    for day in (date(2024, 9, 1), date(2024, 9, 18)):
+        at(clock, day)
+        sweep(app)
+    assert keys(app, recheck) == []
+    for _ in range(2):
+        at(clock, date(2024, 9, 19))
+        sweep(app)
+    (reminder,) = reminders(app, recheck)
+    assert (reminder["rule"], reminder["recipient"], reminder["status"]) == ("recheck", "checker", "pending")
+    assert "复查" in reminder["subject"]
+
+    at(clock, date(2024, 9, 20))
+    reopened = services.recheck(app, code, actor="checker", held=False, reason="问题反弹:制度未执行")
+    assert (reopened.state, reopened.rebounds) == (State.IN_PROGRESS, 1)
+    assert [s for _d, s in checks(app, code)] == ["rebounded", "cancelled", "cancelled"]
+    assert {r["status"] for r in reminders(app, recheck)} == {"cancelled"}
+    at(clock, date(2024, 10, 1))  # past the due date again, open again: the escalation is back
+    sweep(app)
+    assert len(overdue_records(app, code)) == 1
+    assert {k[1] for k in keys(app, f"m.code = '{code}' AND r.status = 'pending'")} == {"red"}
+
+
+def test_an_unanswered_check_escalates_to_the_leader_after_ten_working_days(app: App, clock: ManualClock) -> None:
+    code = "b1-2.1.1"  # checker verifies, deputy leads; closed 8/20, so checked on 9/19
+    at(clock, date(2024, 8, 20))
+    close(app, code, "bob", "checker", "deputy")
+    late = f"r.rule = 'recheck_late' AND m.code = '{code}'"
+    # ten working days after 9/19 counting the make-up Sunday 9/29 and not the holiday week: 10/9
+    for day in (date(2024, 9, 19), date(2024, 10, 1), date(2024, 10, 7), date(2024, 10, 9)):
+        at(clock, day)
+        sweep(app)
+    assert keys(app, late) == []
+    for day in (date(2024, 10, 10), date(2024, 10, 11), date(2024, 10, 10)):
+        at(clock, day)
+        sweep(app)
+    assert sorted(k[3] for k in keys(app, late)) == ["checker", "deputy"]
+    services.recheck(app, code, actor="checker", held=True, reason="未发现反弹")
+    assert {r["status"] for r in reminders(app, f"r.rule LIKE 'recheck%' AND m.code = '{code}'")} == {"cancelled"}
+    assert [s for _d, s in checks(app, code)] == ["held", "pending", "pending"]
+
+
+def test_a_round_that_warns_further_ahead_than_the_default_is_warned_on_time(make_app: AppFactory,
+                                                                            clock: ManualClock) -> None:
+    policy = {"working_days": False, "rules": [
+        {"name": "yellow", "to": ["owner"], "days_before": 40},
+        {"name": "red", "to": ["owner"], "overdue": True, "every": 7}]}
+    app, (code,) = round_app(make_app, [date(2024, 12, 31)], policy=policy)
+    seen = first_seen(app, clock, days(date(2024, 11, 15), date(2024, 11, 30)))
+    assert on(seen, code, "yellow") == {date(2024, 11, 21)}
