@@ -57,13 +57,14 @@ class Step(BaseModel):
 
     at: datetime
     do: Literal["start", "evidence", "submit", "reject", "verify", "close", "reopen", "extend_request",
-                "extend_approve", "extend_refuse", "recheck"]
+                "extend_approve", "extend_refuse", "recheck", "outcome"]
     measure: str
     as_: str = Field(alias="as")
     outcome: Literal["held", "rebounded"] | None = None  # a rebound check's finding (do: recheck)
     note: str | None = None
     reason: str = ""
     new_due: date | None = None
+    figures: dict[str, int] | None = None  # outcome figures (do: outcome): rules, funds_yuan, criticised, …
     expect: Literal["ok", "refused"] = "ok"
 
     @model_validator(mode="after")
@@ -139,6 +140,10 @@ def fire_step(app: App, step: Step) -> None:
     elif step.do in ("extend_approve", "extend_refuse"):
         services.decide_extension(app, step.measure, actor=step.as_, approve=step.do == "extend_approve",
                                   reason=step.reason)
+    elif step.do == "outcome":
+        from .outcomes import record_outcome
+
+        record_outcome(app, step.measure, actor=step.as_, changes=dict(step.figures or {}), reason=step.reason)
     elif step.do == "recheck":
         services.recheck(app, step.measure, actor=step.as_, held=step.outcome == "held", reason=step.reason,
                          notes=notes)

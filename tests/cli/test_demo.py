@@ -136,3 +136,11 @@ def test_the_demo_runs_again_in_the_same_folder(demo: Demo) -> None:
     assert "整改完成率100%" in again.stdout
     rows = demo.query("select count(*) from reminder")[0][0]
     assert len(list((demo.folder / "rectify-demo.mailbox").glob("reminder-*.txt"))) == rows
+
+
+def test_the_outcome_figures_recorded_in_the_round_add_up_in_the_stats(demo: Demo) -> None:
+    stats = demo.json("stats", "--inspection", "lc-tcj-2024")
+    text = json.dumps(stats, ensure_ascii=False)
+    outcomes = [h for h in demo._history if h["event"] == "outcome"]
+    assert len(outcomes) == 6 and {h["actor"] for h in outcomes} >= {"finance-head", "policy-head"}
+    assert '"rules": 15' in text and '"funds_yuan": 186' in text and '"criticised": 1' in text
