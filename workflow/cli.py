@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from states.errors import InvalidInput, RectificationError
+from states.errors import InvalidInput, InvalidPlan, RectificationError
 from states.model import Event, Role, State
 
 app = typer.Typer(
@@ -172,7 +172,7 @@ def import_(
     """
     from rich.progress import Progress
 
-    from .excel_import import load_any
+    from .excel_import import load_any, located
     from .importer import import_plan
     from .outline_source import DOCUMENT_SUFFIXES
 
@@ -192,7 +192,10 @@ def import_(
     a = _open(db)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("importing measures", total=n)
-        result = import_plan(a, plan, str(file), progress=lambda k: bar.advance(task, k))
+        try:
+            result = import_plan(a, plan, str(file), progress=lambda k: bar.advance(task, k))
+        except InvalidPlan as e:  # from a workbook: name the cell, not the plan path
+            raise located(plan, e) from None
     out.print(f"Imported inspection [bold]{result.inspection}[/]: {result.bodies} body(ies), {result.problems} "
               f"problems, {result.points} points, {result.measures} measures, {result.people} new people.")
 

@@ -151,7 +151,9 @@ def read_workbook(path: Path, progress: Callable[[int], None] | None = None) -> 
     finally:
         wb.close()
     r.fail()
-    return _check(r, data)
+    plan = _check(r, data)
+    _LAST_READ["plan"] = plan, r
+    return plan
 
 
 # -- sheets -----------------------------------------------------------------------------------------
@@ -449,10 +451,22 @@ def load_any(path: Path, console: Any = None) -> Plan:
     """A plan from a YAML/JSON plan file, or from an Excel ledger (.xlsx) with a progress bar on `console`."""
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         return plan_mod.load(path)
-    if console is None:
+    if console is None or not console.is_terminal:  # a bar that is not drawn would leave a blank line
         return read_workbook(path)
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("reading workbook", total=None)
         return read_workbook(path, progress=lambda k: bar.advance(task, k))
+
+
+def located(plan: Plan, error: InvalidPlan) -> InvalidPlan:
+    """An import error about a plan read from a workbook, with the plan path turned into its cell."""
+    last = _LAST_READ.get("plan")
+    if last is None or last[0] is not plan or not error.where:
+        return error
+    return InvalidPlan(error.file, _locate(last[1], error.where), error.problem)
+
+
+# the cells of the last workbook read, so that an error the importer finds later can still name its cell
+_LAST_READ: dict[str, tuple[Plan, Reader]] = {}

@@ -117,8 +117,8 @@ def _add_body(uow: UnitOfWork, inspection_id: int | None, body: BodyPlan, where:
                     "ref": m.ref, "title": m.title, "text": m.text, "kind": str(m.kind), "state": "assigned",
                     "owner": m.owner, "verifier": m.verifier, "leader": m.leader, "unit": m.unit, "due": m.due,
                     "version": 0, "head": "", "evidence_count": 0, "overdue": False, "rebounds": 0, "updated_at": at})
-            if len(pending) >= _BATCH:
-                _add_measures(uow, pending, source, at, counts, progress)
+                if len(pending) >= _BATCH:
+                    _add_measures(uow, pending, source, at, counts, progress)
     _add_measures(uow, pending, source, at, counts, progress)
 
 

@@ -179,3 +179,21 @@ def test_the_cli_round_trip_and_a_refusal_in_one_line(tmp_path: Path) -> None:
     finally:
         for a in apps:
             a.engine.dispose()
+
+
+def test_a_large_ledger_imports_in_batches_and_round_trips_on_both_databases(make_app: AppFactory, db_url: str,
+                                                                             tmp_path: Path) -> None:
+    from workflow.audit import verify
+
+    from ..support import make_plan
+
+    big = make_plan("big", "g1", measures=1_100)  # three batches of the importer
+    app = make_app(db_url, plan_file=None)
+    seen: list[int] = []
+    importer.import_plan(app, big, "big.yaml", progress=seen.append)
+    assert sum(seen) == 1_100 and len(seen) == 3
+    report = verify(app)
+    assert report.ok and report.measures == 1_100 and report.records == 1_100
+    path = tmp_path / "big.xlsx"
+    export_ledger(app, LedgerFilter(), "xlsx", path)
+    assert _sorted_plan(read_workbook(path)) == _sorted_plan(big)
