@@ -255,3 +255,20 @@ class OutcomeRow(SQLModel, table=True):
     seq: int  # the history record that set these figures
     updated_by: str
     updated_at: datetime
+
+
+class CredentialRow(SQLModel, table=True):
+    """A way for a person to sign in: a password or an API token, kept only as a salted hash."""
+
+    __tablename__ = "credential"
+    __table_args__ = (Index("ix_credential_lookup", "kind", "lookup"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=16)  # password | token
+    lookup: str = Field(default="", max_length=32)  # a token's public prefix, to find its row
+    secret_hash: str  # scrypt, hex
+    salt: str  # hex
+    label: str = ""
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked: bool = False

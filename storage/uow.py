@@ -18,6 +18,7 @@ from .repositories import (
     PeopleRepository,
     TreeRepository,
 )
+from .credentials import CredentialRepository
 from .schedule import ScheduleRepository
 from .snapshots import SnapshotReader
 
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.extensions = ExtensionRepository(s)
         self.tree = TreeRepository(s)
         self.schedule = ScheduleRepository(s)
+        self.credentials = CredentialRepository(s)
         self.outcomes = OutcomeRepository(s)
         self.snapshots = SnapshotReader(s)
         return self

@@ -660,4 +660,5 @@ from . import (  # noqa: E402
     cli_reminders,  # noqa: F401
     cli_report,  # noqa: F401
     cli_scheduler,  # noqa: F401
+    cli_web,  # noqa: F401
 )
