@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from .credentials import CredentialRepository
 from .engine import reader
 from .outcomes import OutcomeRepository
 from .repositories import (
@@ -18,7 +19,6 @@ from .repositories import (
     PeopleRepository,
     TreeRepository,
 )
-from .credentials import CredentialRepository
 from .schedule import ScheduleRepository
 from .snapshots import SnapshotReader
 
