@@ -1,34 +1,37 @@
 #!/usr/bin/env python
 """Benchmark the overdue sweep: `workflow.sweeps.flag_overdue` against the raw-driver floor.
 
-Ledger    --sizes measures (default 1k, 10k, 100k, 1M), about 1% of them due yesterday (local
+Ledger    --sizes measures (default 1k, 10k, 100k, 1M), 1% of them due yesterday (the local
           Asia/Shanghai date of the injected clock), the rest due 30 to 365 days ahead; all
           assigned, version 1, each with its create record in history (a valid hash chain).
           The schema comes from the real migrations (`storage.migrate.upgrade`); the rows are
           bulk-loaded straight through the driver (executemany on SQLite, COPY on PostgreSQL).
           Setup is timed apart and not counted.
 service   `workflow.sweeps.flag_overdue(app)` with a ManualClock: one transaction that takes
-          the sweep lock, selects the candidates through the partial index ix_measure_breach,
-          applies the overdue event to each (sealed, hash-chained record), writes them with
-          `UPDATE measure … WHERE id=? AND version=?` + history INSERTs, and writes the red
-          reminders (owner, leader, unit head) with INSERT … ON CONFLICT DO NOTHING.
+          the sweep lock, selects the candidates through an index (the planner picks the
+          partial ix_measure_breach or ix_measure_open_due), applies the overdue event to each
+          (sealed, hash-chained record), writes them with `UPDATE measure … WHERE id=? AND
+          version=?` + history INSERTs, and writes the red reminders (owner, leader, unit head)
+          with INSERT … ON CONFLICT DO NOTHING.
 floor     the same work in raw SQL through the driver (stdlib `sqlite3`, `psycopg`): the lock,
-          the same candidate SELECT (same joins, same index), the same SHA-256 chain hash over
-          the same canonical JSON, the same UPDATE/INSERT statements executemany'd, the same
-          reminder rows, one transaction.
-Both layers run on clones of one bulk-loaded database (SQLite: a file copy; PostgreSQL:
-CREATE DATABASE … TEMPLATE), with the same clock and request id, so they must write the very
-same rows: the script checks that, then re-runs each layer right away (it must flag nothing),
-then verifies a sample of hash chains with `states.chain.check_chain` (and the whole ledger
-with `workflow.audit.verify` up to --audit-all measures). Verification is untimed.
+          the same candidate SELECT (same joins, same plan), the same SHA-256 chain hash over
+          the same canonical JSON, the same UPDATE/INSERT statements executemany'd (or, with
+          --pg-floor unnest, one UPDATE/INSERT … unnest(arrays) per table), the same reminder
+          rows, one transaction.
+Each run uses fresh clones of one bulk-loaded database (SQLite: a file copy; PostgreSQL:
+CREATE DATABASE … TEMPLATE), one per layer, with the same clock and request id, so both
+layers must write the very same rows: the script checks that, re-runs each layer right away
+(it must flag nothing), and verifies a sample of hash chains with `states.chain.check_chain`
+(and the whole ledger with `workflow.audit.verify` up to --audit-all measures). Checks are
+untimed. --repeat runs per size (default 3); the best counts, the range is printed too.
 
 Durability: SQLite WAL, synchronous=FULL, BEGIN IMMEDIATE (both layers); PostgreSQL with the
 server's settings.
 
-    .venv/bin/python bench/overdue.py                                  # 1k,10k,100k,1M on both (~3 min)
+    .venv/bin/python bench/overdue.py                              # 1k,10k,100k,1M on both (~3.5-5 min)
     .venv/bin/python bench/overdue.py --backend sqlite --sizes 1000,10000
-    .venv/bin/python bench/overdue.py --skip-postgres-if-down
-    .venv/bin/python bench/overdue.py --backend sqlite --sizes 1000000 --profile /tmp/sweep.prof
+    .venv/bin/python bench/overdue.py --skip-postgres-if-down --layout clustered
+    .venv/bin/python bench/overdue.py --backend sqlite --sizes 1000000 --repeat 1 --profile /tmp/sweep.prof
 """
 
 from __future__ import annotations
