@@ -26,8 +26,10 @@ lint: $(STAMP) ## ruff and mypy over the packages
 	$(BIN)/ruff check states workflow jobs storage tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP) ## benchmark scripts: figures and ratios against the raw-SQL floor
-	$(BIN)/python bench/transitions.py
+bench: $(STAMP) ## every benchmark script: figures and ratios against the raw-SQL floor (several minutes)
+	$(BIN)/python bench/transitions.py --skip-postgres-if-down
+	$(BIN)/python bench/overdue.py --skip-postgres-if-down
+	$(BIN)/python bench/import_ledger.py
 
 clean:
 	rm -rf $(VENV) rectify-demo.db* rectify-demo.evidence rectify-demo.checkpoint.json rectify-demo.mailbox
