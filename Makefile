@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ bench: $(STAMP) ## every benchmark script: figures and ratios against the raw-SQ
 	$(BIN)/python bench/transitions.py --skip-postgres-if-down
 	$(BIN)/python bench/overdue.py --skip-postgres-if-down
 	$(BIN)/python bench/import_ledger.py
+
+messages: $(STAMP) ## web pages: extract their texts, update the English catalog (translate what is new), compile it
+	$(BIN)/pybabel extract -F workflow/web/babel.cfg -k N_ -k NP_:1c,2 --no-location --sort-output \
+		--project rectify -o workflow/web/locale/messages.pot .
+	$(BIN)/pybabel update -i workflow/web/locale/messages.pot -d workflow/web/locale -D messages \
+		--ignore-obsolete --width 120
+	$(BIN)/pybabel compile -d workflow/web/locale -D messages
 
 clean:
 	rm -rf $(VENV) rectify-demo.db* rectify-demo.evidence rectify-demo.checkpoint.json rectify-demo.mailbox

@@ -9,7 +9,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from states.errors import InvalidInput
+from states.errors import InvalidInput, RectificationError
+
+
+class EvidenceDamaged(RectificationError):
+    """A kept evidence file is missing, or no longer has its hash."""
+
+    def __init__(self, sha256: str):
+        self.sha256 = sha256
+        super().__init__(f"Evidence file {sha256} is missing or altered in the evidence store; "
+                         "run `rectify audit verify` and restore it from a backup")
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,11 @@ _EVIDENCE_INSERT = insert(EvidenceRow.__table__)  # type: ignore[attr-defined]
 _ACTOR = core_select(_PERSON.c.handle, _PERSON.c.roles).where(_PERSON.c.handle == bindparam("handle"))
 
 
+def _as_id(text: str) -> int | None:
+    """A measure number typed by a user (plain ASCII digits that fit a database integer), else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def _autoflush(session: Session) -> None:
     """Before a plain (Core) read, flush what the ORM's autoflush would; nothing pending costs nothing."""
     if session.autoflush:
@@ -113,9 +118,10 @@ class MeasureRepository:
     def row(self, ref: str | int) -> MeasureRow:
         """The measure row by id or code, or NotFound."""
         text = str(ref).strip()
+        as_id = _as_id(text)
         stmt = select(MeasureRow).where(
-            or_(col(MeasureRow.code) == text, col(MeasureRow.id) == int(text))
-            if text.isdigit()
+            or_(col(MeasureRow.code) == text, col(MeasureRow.id) == as_id)
+            if as_id is not None
             else col(MeasureRow.code) == text
         )
         row = self.session.exec(stmt).first()
@@ -127,8 +133,9 @@ class MeasureRepository:
         """The domain measure by id or code, or NotFound (read as a plain row: no ORM instance)."""
         text = str(ref).strip()
         _autoflush(self.session)
-        if text.isdigit():
-            result = self.session.connection().execute(_MEASURE_BY_CODE_OR_ID, {"ref_code": text, "ref_id": int(text)})
+        as_id = _as_id(text)
+        if as_id is not None:
+            result = self.session.connection().execute(_MEASURE_BY_CODE_OR_ID, {"ref_code": text, "ref_id": as_id})
         else:
             result = self.session.connection().execute(_MEASURE_BY_CODE, {"ref_code": text})
         row = result.first()
@@ -194,6 +201,12 @@ class MeasureRepository:
             return list(exact)
         under = col(MeasureRow.code).startswith(ref + ".", autoescape=True)
         return list(self.session.exec(select(MeasureRow.code).where(under).order_by(col(MeasureRow.id))).all())
+
+    def held_by(self, handle: str) -> set[int]:
+        """The ids of the measures where `handle` is the owner, the verifier or the leader."""
+        stmt = core_select(_MEASURE.c.id).where(or_(
+            _MEASURE.c.owner == handle, _MEASURE.c.verifier == handle, _MEASURE.c.leader == handle))
+        return {r[0] for r in self.session.connection().execute(stmt)}
 
     def all_rows(self) -> Sequence[MeasureRow]:
         """Every measure row, by id."""
@@ -328,6 +341,12 @@ class EvidenceRepository:
         """
         if rows:
             self.session.connection().execute(_EVIDENCE_INSERT, [r.model_dump(exclude={"id"}) for r in rows])
+
+    def holders(self, sha256: str) -> list[tuple[EvidenceRow, MeasureRow]]:
+        """The evidence files with this hash, each with its measure."""
+        stmt = (select(EvidenceRow, MeasureRow).join(MeasureRow, col(MeasureRow.id) == EvidenceRow.measure_id)
+                .where(EvidenceRow.sha256 == sha256, EvidenceRow.kind == "file").order_by(col(EvidenceRow.id)))
+        return [(e, m) for e, m in self.session.exec(stmt).all()]
 
     def of(self, measure_id: int) -> Sequence[EvidenceRow]:
         """A measure's evidence, oldest first."""

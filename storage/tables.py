@@ -82,6 +82,8 @@ class MeasureRow(SQLModel, table=True):
     __tablename__ = "measure"
     __table_args__ = (
         Index("ix_measure_open_due", "state", "due"),
+        # the ledger in tree order, a page at a time: (problem, position) walks it without sorting
+        Index("ix_measure_tree", "problem_id", "position"),
         # the overdue sweep reads only open measures not yet flagged, by due date: its cost
         # follows the newly overdue, not the ledger
         Index("ix_measure_breach", "due",
@@ -272,3 +274,23 @@ class CredentialRow(SQLModel, table=True):
     created_at: datetime
     last_used_at: datetime | None = None
     revoked: bool = False
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """An `Idempotency-Key` of the HTTP API: claimed before a command runs, marked done in the command's
+    own transaction, then holding the response a retry with the same key gets back."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("person", "key", name="uq_idempotency_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person: str = Field(max_length=64)
+    key: str = Field(max_length=128)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=512)
+    fingerprint: str = Field(max_length=64)  # SHA-256 of the request's inputs: a reused key must mean the same
+    status: str = Field(default="pending", max_length=16)  # pending | done
+    token: str = Field(max_length=32)  # whose claim it is; the command's transaction checks it
+    claimed_at: datetime
+    response_status: int | None = None
+    response_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    completed_at: datetime | None = None

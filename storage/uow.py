@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from .credentials import CredentialRepository
 from .engine import reader
+from .idempotency import IdempotencyRepository
 from .outcomes import OutcomeRepository
 from .repositories import (
     AccessLogRepository,
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.credentials = CredentialRepository(s)
         self.outcomes = OutcomeRepository(s)
         self.snapshots = SnapshotReader(s)
+        self.idempotency = IdempotencyRepository(s)
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,16 +17,19 @@ SESSION_PERSON = "person"  # the key of the signed session cookie that holds who
 
 
 def get_app(request: Request) -> App:
-    """The App this server was started with."""
+    """The App this server was started with, with a request id of this request's own (the history and
+    the access log record it)."""
     app: App = request.app.state.rectify
-    return app
+    return replace(app, request_id=uuid.uuid4().hex[:16])
 
 
 def current_actor(request: Request, app: Annotated[App, Depends(get_app)]) -> Actor:
     """The person asking: an `Authorization: Bearer rct_…` API token, or the signed-in session."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return auth.by_token(app, header[7:].strip())
+        cache: auth.TokenCache | None = getattr(request.app.state, "tokens", None)
+        token = header[7:].strip()
+        return cache.actor(app, token) if cache is not None else auth.by_token(app, token)
     person = request.session.get(SESSION_PERSON) if "session" in request.scope else None
     if person:
         with app.uow(read_only=True) as uow:

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 
 def install(api: FastAPI) -> None:
     """Add every router to the application."""
-    from . import api_measures
+    from . import api_commands, api_evidence, api_files, api_history, api_measures, api_schedule, api_tree, pages
 
-    api.include_router(api_measures.router)
+    for module in (api_measures, api_commands, api_evidence, api_history, api_tree, api_schedule, api_files):
+        api.include_router(module.router)
+    pages.install(api)  # the web pages

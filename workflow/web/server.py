@@ -2,15 +2,20 @@
 
 Errors carry the same one-line messages as the CLI: NotFound → 404, PermissionDenied → 403,
 TransitionRefused and ConcurrentUpdate → 409, bad input → 422, not signed in → 401; never a 500
-for bad input.
+for bad input. Every error body is `{"detail": one line, "error": class name}`, request validation
+included (FastAPI's list of errors becomes its first error as a line, "and N more").
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from states.errors import (
@@ -22,18 +27,22 @@ from states.errors import (
     RectificationError,
     TransitionRefused,
 )
+from storage.blobs import EvidenceDamaged
 
 from .. import auth
 from ..app import App
+from .idempotency import KeyInUse
 
 STATUS: list[tuple[type[RectificationError], int]] = [
     (auth.NotAuthenticated, 401),
     (NotFound, 404),
     (PermissionDenied, 403),
     (ConcurrentUpdate, 409),
+    (KeyInUse, 409),
     (TransitionRefused, 409),
     (InvalidInput, 422),
     (InvalidPlan, 422),
+    (EvidenceDamaged, 410),  # a kept file that is missing or altered: gone, not a server crash
 ]
 
 
@@ -42,12 +51,30 @@ def status_of(error: RectificationError) -> int:
     return next((code for cls, code in STATUS if isinstance(error, cls)), 400)
 
 
+def validation_line(errors: Any) -> str:
+    """FastAPI's validation errors as one line: where, what, and how many more."""
+    errors = list(errors)
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
+    where = ".".join(loc).replace(".[", "[") or "request"
+    msg = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        msg = "this field is required"
+    elif first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
 def create_app(app: App, *, session_secret: str | None = None) -> FastAPI:
     """The web application over `app` (its database, clock and evidence store)."""
     api = FastAPI(title="rectify", version="0.1.0",
                   description="Rectification (整改) after an inspection: measures, their ledger, verified "
                               "close-outs and an audit trail.")
     api.state.rectify = app
+    api.state.tokens = auth.TokenCache()
     api.add_middleware(SessionMiddleware, secret_key=session_secret or secrets.token_urlsafe(32),
                        same_site="lax", https_only=False)
 
@@ -56,6 +83,20 @@ def create_app(app: App, *, session_secret: str | None = None) -> FastAPI:
         code = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": validation_line(exc.errors()), "error": "InvalidInput"}, status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/api"):
+            return await http_exception_handler(request, exc)  # the pages keep their own ways
+        if exc.status_code == 400:  # a body that cannot even be parsed is bad input like any other
+            return JSONResponse({"detail": f"request body: {str(exc.detail).rstrip('.')}", "error": "InvalidInput"},
+                                status_code=422)
+        return JSONResponse({"detail": str(exc.detail), "error": "HTTPError"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

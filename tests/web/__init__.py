@@ -1,0 +1,1 @@
+"""Tests of the HTTP side: the REST API and the web pages."""
