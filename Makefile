@@ -30,6 +30,7 @@ bench: $(STAMP) ## every benchmark script: figures and ratios against the raw-SQ
 	$(BIN)/python bench/transitions.py --skip-postgres-if-down
 	$(BIN)/python bench/overdue.py --skip-postgres-if-down
 	$(BIN)/python bench/import_ledger.py
+	$(BIN)/python bench/ledger_http.py
 
 messages: $(STAMP) ## web pages: extract their texts, update the English catalog (translate what is new), compile it
 	$(BIN)/pybabel extract -F workflow/web/babel.cfg -k N_ -k NP_:1c,2 --no-location --sort-output \

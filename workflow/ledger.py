@@ -100,25 +100,40 @@ def _base() -> tuple[Any, Any, Any]:
     return stmt, heading, problem
 
 
-def _statement(f: LedgerFilter) -> tuple[Any, tuple[Any, ...]]:
-    """The ledger's SELECT narrowed by `f` (all but the overdue filter), unordered."""
-    stmt, heading, problem = _base()
-    for condition in _measure_filters(f):
-        stmt = stmt.where(condition)
+def _tree_filters(f: LedgerFilter, heading: Any, problem: Any) -> list[Any]:
+    """The conditions of `f` on the problem tree: the round, the heading, the problem, the body."""
+    out: list[Any] = []
     if f.inspection:
-        stmt = stmt.where(InspectionRow.code == f.inspection)
+        out.append(InspectionRow.code == f.inspection)
     if f.problem:
         body_code, _, path = f.problem.rpartition("-")
         parts = path.split(".")
         if not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts) or len(parts) > 2:
             raise InvalidInput("--problem", f"{f.problem!r} is not a problem number like 1, 1.2 or tcj-1.2")
-        stmt = stmt.where(heading.position == int(parts[0]))
+        out.append(heading.position == int(parts[0]))
         if len(parts) == 2:
-            stmt = stmt.where(problem.position == int(parts[1]))
+            out.append(problem.position == int(parts[1]))
         if body_code:
-            stmt = stmt.where(BodyRow.code == body_code)
+            out.append(BodyRow.code == body_code)
+    return out
+
+
+def _statement(f: LedgerFilter) -> tuple[Any, tuple[Any, ...]]:
+    """The ledger's SELECT narrowed by `f` (all but the overdue filter), unordered."""
+    stmt, heading, problem = _base()
+    for condition in _measure_filters(f) + _tree_filters(f, heading, problem):
+        stmt = stmt.where(condition)
     order = (col(BodyRow.id), col(heading.position), col(problem.position), col(MeasureRow.position))
     return stmt, order
+
+
+def _problem_ids(f: LedgerFilter) -> Any:
+    """A SELECT of the ids of the problems the tree filters of `f` leave."""
+    _, heading, problem = _base()
+    return (select(col(problem.id)).join(heading, col(heading.id) == problem.parent_id)
+            .join(BodyRow, col(BodyRow.id) == problem.body_id)
+            .join(InspectionRow, col(InspectionRow.id) == BodyRow.inspection_id)
+            .where(*_tree_filters(f, heading, problem)))
 
 
 def _row(app: App, m: MeasureRow, p: ProblemRow, h: ProblemRow, b: BodyRow, ins: InspectionRow,
@@ -178,11 +193,13 @@ def page(app: App, f: LedgerFilter = LedgerFilter(), *, limit: int = 50, offset:
             late = or_(col(MeasureRow.overdue), and_(col(MeasureRow.state).in_(_OPEN), or_(*due)))
             stmt = stmt.where(late)
         order = (col(MeasureRow.problem_id), col(MeasureRow.position))
-        if f.problem or f.inspection or len(zones) > 1:  # the filters need the tree
+        if len(zones) > 1:  # the overdue filter needs each measure's round
             narrow = stmt.with_only_columns(col(MeasureRow.id))
-        else:  # the measure's own columns are enough: no joins to count or to skip rows
+        else:  # the measure's own columns (and its problem's id) are enough: no joins to count or to skip rows
             narrow = select(col(MeasureRow.id)).where(*_measure_filters(f))
             narrow = narrow.where(late) if late is not None else narrow
+            if f.problem or f.inspection:
+                narrow = narrow.where(col(MeasureRow.problem_id).in_(_problem_ids(f)))
         total = int(uow.session.scalar(narrow.with_only_columns(func.count(), maintain_column_froms=True)) or 0)
         ids = list(uow.session.scalars(narrow.order_by(*order).limit(limit).offset(offset)))
         found = uow.session.exec(stmt.where(col(MeasureRow.id).in_(ids))).all() if ids else []
