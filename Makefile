@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean messages
+.PHONY: demo test lint bench install clean serve messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP) ## create .venv and install rectify with its test tools
 
 demo: $(STAMP) ## replay the reference round into rectify-demo.db and show the ledger, history and audit
 	$(BIN)/rectify demo
+
+serve: $(STAMP) ## the API (/docs), the web pages and the scheduler on the demo database (built first if missing)
+	test -f rectify-demo.db || $(BIN)/rectify demo
+	$(BIN)/rectify serve --db rectify-demo.db
 
 test: $(STAMP) ## the whole test suite (uses the PostgreSQL server of this machine when it answers)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10

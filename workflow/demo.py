@@ -306,6 +306,19 @@ def _reminders(console: Console, app: App, built: Built, codes: set[str]) -> Non
         console.print(f"[yellow]warning:[/] {w}")
 
 
+DEMO_PASSWORD = "rectify-demo"  # the demo's throw-away database only
+
+
+def _demo_passwords(app: App) -> None:
+    """Give everybody in the demo database the demo password, so the web pages can be tried at once."""
+    from .auth import set_password
+
+    with app.uow(read_only=True) as uow:
+        handles = [p.handle for p in uow.people.all()]
+    for handle in handles:
+        set_password(app, handle, DEMO_PASSWORD)
+
+
 def run(folder: Path, console: Console) -> None:
     """Build the demo and print what an office and an auditor would look at."""
     from .cli import ledger_table
@@ -347,6 +360,9 @@ def run(folder: Path, console: Console) -> None:
     console.print(f"{status}: {report.measures} measures, {report.records} history records, every chain verifies"
                   if report.ok else f"{status}: " + "; ".join(str(b) for b in report.breaks))
     console.print(f"Checkpoint written to {checkpoint}.")
+    _demo_passwords(app)
+    console.print(f"\nEvery person in the demo signs in to the web pages with the password {DEMO_PASSWORD!r} "
+                  "(`make serve`, then http://127.0.0.1:8000/; e.g. office-head, deputy-party, liaison).")
     console.print(f"\nDone in {time.perf_counter() - started:.1f} s. The database is {db}; look around with e.g.\n"
                   f"(the command is .venv/bin/rectify, or rectify after `. .venv/bin/activate`)\n"
                   f"  rectify ledger --db {db}\n  rectify show {SHOWN_MEASURE} --db {db} --as deputy-party\n"
