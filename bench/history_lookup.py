@@ -14,35 +14,43 @@ Ledger    --measures measures x --per-measure history records each (default 100,
           The schema comes from the real migrations (`storage.migrate.upgrade`); the rows are bulk
           loaded straight through the driver (executemany on SQLite, COPY … FREEZE on PostgreSQL),
           one pass that feeds every backend at once. The load is timed apart and not counted.
-service   what `rectify history MEASURE` asks the storage layer for, timed around this code:
-              with app.uow(read_only=True) as uow:              # Session, pool checkout, BEGIN
-                  row = uow.measures.row(code)                  # the measure by code (ORM row)
-                  rows = uow.history.query(HistoryFilter(measure_id=row.id))  # (HistoryRow, code), oldest first
+service   one measure's history through the service layer, timed around exactly this code:
+              with app.uow(read_only=True) as uow:              # Session, pool checkout (PostgreSQL: pre-ping), BEGIN
+                  row = uow.measures.row(code)                  # the measure by code (an ORM row)
+                  rows = uow.history.query(HistoryFilter(measure_id=row.id))  # [(HistoryRow, code)], oldest first
                                                                 # … then ROLLBACK, pool return
-          i.e. both SELECTs, the ORM objects of the measure and of every history row (JSON and
-          UTC time decoding included), and the unit of work around them. Printing is not timed.
-floor     the same two SELECTs (the SQL text the service's statements compile to) through the
-          driver (stdlib `sqlite3`, `psycopg`) on an open connection, a fresh cursor per lookup,
-          fetchone + fetchall, autocommit (no BEGIN/ROLLBACK), no objects built: plain tuples
+          i.e. both SELECTs, the ORM objects of the measure and of every history row (JSON and UTC
+          time decoding included) and the unit of work around them. `rectify history MEASURE` makes
+          the same two reads, but in two read-only units of work (workflow.history_export.history_rows,
+          with HistoryFilter(measure_ids={id}), i.e. `IN (?)`) and then reads the measure's evidence
+          notes (uow.evidence.of); that adds a little and is not timed here. Printing is not timed.
+floor     the same two SELECTs (the SQL text the service's statements compile to; checked against what
+          the service sends) through the driver (stdlib `sqlite3`, `psycopg`) on an open connection, a
+          fresh cursor per lookup, fetchone + fetchall, autocommit (no BEGIN/ROLLBACK), plain tuples
           (sqlite3 returns the JSON and time columns as text; psycopg decodes them, as it always does).
-Lookups   --lookups random measures per layer (default 2000) after --warmup untimed ones (default
-          300), each measure looked up once per layer and the layers on disjoint measures (so neither
-          warms the other's pages), in alternating blocks of 100, on one loaded database.
-          p50/p95/p99/max per layer and the service/floor ratio, at every size.
+Lookups   --lookups random measures per layer (default 1000) after --warmup untimed ones (default 200),
+          each measure looked up once per layer and the layers on disjoint measures (so neither warms
+          the other's pages), in alternating blocks of 100, on one loaded database per backend, which
+          is first read into the OS page cache (--cache warm; --cache asis skips that).
+          p50/p95/p99/max of the wall time per layer and the service/floor ratio, at every size;
+          beside them the lookup's CPU time in this process and how many lookups were preempted (an
+          involuntary context switch) or ran a full gc collection, to tell the code's cost from the
+          machine's other load.
 
 SQLite: WAL, the app's own engine (`storage.engine.make_engine`: a deferred BEGIN for read-only
 units of work), the page cache at its default; PostgreSQL with the server's settings.
 
-    .venv/bin/python bench/history_lookup.py                     # 100k, 1M, 10M rows on sqlite + postgres (~4-5 min)
+    .venv/bin/python bench/history_lookup.py                     # 100k, 1M, 10M rows on sqlite + postgres (~5-7 min)
     .venv/bin/python bench/history_lookup.py --backend sqlite --sizes 100000,1000000
     .venv/bin/python bench/history_lookup.py --skip-postgres-if-down
     .venv/bin/python bench/history_lookup.py --measures 10000 --per-measure 1000 --sizes 10000000
-    .venv/bin/python bench/history_lookup.py --sizes 10000000 --profile /tmp/lookup.prof
+    .venv/bin/python bench/history_lookup.py --sizes 10000000 --profile /tmp/lookup.prof   # /tmp/lookup.sqlite.prof, …
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import hashlib
 import importlib.util
@@ -52,6 +60,7 @@ import platform
 import random
 import resource
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -174,7 +183,7 @@ class Layout:
         measure per day, so consecutive records of a measure are a day's worth of rows apart. Within
         a day the measures write in id order: that does not change how far apart one measure's rows
         are, and it turns the (measure_id, seq) index's inserts into one sweep a day instead of random
-        inserts, which makes the bulk load several times faster.
+        inserts, which made the bulk load about 1.8x faster.
         """
         rnd = random.Random(self.seed)
         days = [array("i") for _ in range(self.days)]
@@ -565,7 +574,7 @@ class Floor:
         cur.execute(self.sql[0], self.args(0, code))
         mid = cur.fetchone()[0]
         cur.execute(self.sql[1], self.args(1, mid))
-        rows = cur.fetchall()
+        rows: list[tuple[Any, ...]] = cur.fetchall()
         cur.close()
         return rows
 
@@ -604,7 +613,10 @@ class PostgresFloor(Floor):
 def percentiles(xs: list[float]) -> dict[str, float]:
     """p50/p95/p99 (nearest rank) and max, in ms."""
     s = sorted(xs)
-    pick = lambda q: s[max(0, min(len(s) - 1, -(-len(s) * q // 100) - 1))]  # noqa: E731
+
+    def pick(q: int) -> float:
+        return s[max(0, min(len(s) - 1, -(-len(s) * q // 100) - 1))]
+
     return {"p50": 1000 * pick(50), "p95": 1000 * pick(95), "p99": 1000 * pick(99), "max": 1000 * s[-1]}
 
 
@@ -753,10 +765,11 @@ def prewarm(backend: str, path: str, url: str) -> str:
             c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         except psycopg.Error as e:
             return f"not prewarmed: no pg_prewarm ({str(e).strip()[:80]})"
-        blocks = c.execute(
+        got = c.execute(
             "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c WHERE c.relname IN ('history', 'measure') "
             "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('history'::regclass, "
-            "'measure'::regclass))").fetchone()[0]
+            "'measure'::regclass))").fetchone()
+        blocks = got[0] if got else 0
         c.execute("DROP EXTENSION pg_prewarm")
     return (f"read history, measure and their indexes ({int(blocks) * 8192 / 1e9:.2f} GB) into the OS cache with "
             f"pg_prewarm in {time.perf_counter() - t0:.1f} s")
@@ -790,7 +803,7 @@ def run_lookups(backend: str, url: str, path: str, lay: Layout, args: argparse.N
             for b in range(0, n, BLOCK):
                 for c in svc_codes[b:b + BLOCK]:
                     rows, *split = svc.time(service_lookup, app, c)
-                    parts.append(tuple(split))  # type: ignore[arg-type]
+                    parts.append((split[0], split[1], split[2]))
                     if len(rows) != per:
                         raise SystemExit(f"{c}: {len(rows)} history rows, expected {per}")
                 for c in floor_codes[b:b + BLOCK]:
@@ -841,7 +854,8 @@ def machine(args: argparse.Namespace, want_pg: bool) -> bool:
     return pg_up
 
 
-def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: float, profile: Any) -> list[Result]:
+def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: float,
+             profile: dict[str, Any] | None) -> list[Result]:
     lay = Layout(rows // args.per_measure, args.per_measure, args.seed)
 
     def say(msg: str) -> None:
@@ -871,7 +885,8 @@ def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: 
             if args.cache == "warm":
                 say(f"{backend}: {prewarm(backend, path, pg_url)}")
             r = run_lookups(backend, path if backend == "sqlite" else pg_url, path, lay, args, tmp, say,
-                            profile if rows == max(args.sizes) else None)
+                            profile.setdefault(backend, cProfile.Profile())
+                            if profile is not None and rows == max(args.sizes) else None)
             r.load = loaded.line()
             say(f"{backend}: service p50 {r.svc['p50']:.2f} / p99 {r.svc['p99']:.2f} ms, floor p50 "
                 f"{r.floor['p50']:.2f} / p99 {r.floor['p99']:.2f} ms; {r.gc}; {overdue.load()}")
@@ -933,7 +948,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--tmpdir", default=None, help="where the SQLite files go (default: the system temp dir)")
     ap.add_argument("--profile", metavar="FILE",
-                    help="cProfile --lookups extra service lookups at the largest size (every backend) into FILE")
+                    help="cProfile --lookups extra service lookups at the largest size into FILE, one file per "
+                         "backend (FILE.sqlite.prof, FILE.postgres.prof)")
     args = ap.parse_args()
     if args.per_measure < 2 or args.measures < 1:
         ap.error("--per-measure: at least 2; --measures: at least 1")
@@ -950,6 +966,8 @@ def main() -> None:
         ap.error("--lookups must be positive, --warmup not negative")
 
     _check_pools()
+    # a plain kill still drops the scratch databases and files (the finally blocks run)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     want_pg = args.backend in ("postgres", "all")
     pg_up = machine(args, want_pg)
     backends = ["sqlite"] if args.backend in ("sqlite", "all") else []
@@ -965,11 +983,7 @@ def main() -> None:
     print(f"ledger  : sizes {', '.join(f'{s:,}' for s in args.sizes)} history rows, {args.per_measure} per measure "
           f"(create, start, then submit/reject/evidence/extend/reassign cycles; valid chains), written day by day "
           f"as measures progress in parallel")
-    profile = None
-    if args.profile:
-        import cProfile
-
-        profile = cProfile.Profile()
+    profile: dict[str, Any] | None = {} if args.profile else None
     started = time.perf_counter()
     results: list[Result] = []
     for rows in args.sizes:
@@ -980,10 +994,12 @@ def main() -> None:
         line = next(r.load for r in results if r.rows == rows // args.per_measure * args.per_measure)
         print(f"  {line}")
     table(results, args)
-    if profile is not None:
-        profile.dump_stats(args.profile)
-        print(f"\nservice profile ({args.lookups} extra lookups at the largest size, every backend) written to "
-              f"{args.profile} (view: python -m pstats {args.profile})")
+    if profile:
+        stem, ext = os.path.splitext(args.profile)
+        print(f"\nservice profiles ({args.lookups} extra, untimed lookups at the largest size):")
+        for backend, prof in profile.items():
+            prof.dump_stats(out := f"{stem}.{backend}{ext or '.prof'}")
+            print(f"  {backend}: {out} (view: python -m pstats {out})")
 
 
 if __name__ == "__main__":
