@@ -35,6 +35,7 @@ bench: $(STAMP) ## every benchmark script: figures and ratios against the raw-SQ
 	$(BIN)/python bench/overdue.py --skip-postgres-if-down
 	$(BIN)/python bench/import_ledger.py
 	$(BIN)/python bench/ledger_http.py
+	$(BIN)/python bench/history_lookup.py --skip-postgres-if-down
 
 messages: $(STAMP) ## web pages: extract their texts, update the English catalog (translate what is new), compile it
 	$(BIN)/pybabel extract -F workflow/web/babel.cfg -k N_ -k NP_:1c,2 --no-location --sort-output \
