@@ -93,7 +93,8 @@ _VERSION_OF = core_select(_MEASURE.c.version).where(_MEASURE.c.id == bindparam("
 _MEASURE_INSERT = insert(_MEASURE).returning(_MEASURE.c.id, sort_by_parameter_order=True)
 _SEAL = (update(_MEASURE).where(_MEASURE.c.id == bindparam("where_id"))
          .values(version=bindparam("new_version"), head=bindparam("new_head")))
-_HISTORY_INSERT = insert(HistoryRow.__table__)  # type: ignore[attr-defined]
+_HISTORY = HistoryRow.__table__  # type: ignore[attr-defined]
+_HISTORY_INSERT = insert(_HISTORY)
 _EVIDENCE_INSERT = insert(EvidenceRow.__table__)  # type: ignore[attr-defined]
 _ACTOR = core_select(_PERSON.c.handle, _PERSON.c.roles).where(_PERSON.c.handle == bindparam("handle"))
 
@@ -260,29 +261,35 @@ class HistoryRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def query(self, f: HistoryFilter) -> list[tuple[HistoryRow, str]]:
-        """History rows with their measure's code, oldest first."""
-        stmt = select(HistoryRow, MeasureRow.code).join(MeasureRow, col(MeasureRow.id) == HistoryRow.measure_id)
+    def query(self, f: HistoryFilter) -> list[tuple[Any, str]]:
+        """History rows (plain rows with the history columns) with their measure's code, oldest first.
+
+        Read as Core rows, not ORM objects: an auditor's lookup is read-only, and building an
+        object per row cost more than the SQL itself.
+        """
+        h, m = _HISTORY, _MEASURE
+        stmt = core_select(h, m.c.code).select_from(h.join(m, m.c.id == h.c.measure_id))
         if f.measure_id is not None:
-            stmt = stmt.where(HistoryRow.measure_id == f.measure_id)
+            stmt = stmt.where(h.c.measure_id == f.measure_id)
         if f.actor:
-            stmt = stmt.where(HistoryRow.actor == f.actor)
+            stmt = stmt.where(h.c.actor == f.actor)
         if f.measure_ids is not None:
-            stmt = stmt.where(col(HistoryRow.measure_id).in_(sorted(f.measure_ids)))
+            stmt = stmt.where(h.c.measure_id.in_(sorted(f.measure_ids)))
         if f.unit:
-            stmt = stmt.where(MeasureRow.unit == f.unit)
+            stmt = stmt.where(m.c.unit == f.unit)
         if f.role:
-            stmt = stmt.where(HistoryRow.role == f.role)
+            stmt = stmt.where(h.c.role == f.role)
         if f.events:
-            stmt = stmt.where(col(HistoryRow.event).in_(sorted(f.events)))
+            stmt = stmt.where(h.c.event.in_(sorted(f.events)))
         if f.since:
-            stmt = stmt.where(col(HistoryRow.at) >= _utc(f.since))
+            stmt = stmt.where(h.c.at >= _utc(f.since))
         if f.until:
-            stmt = stmt.where(col(HistoryRow.at) < _utc(f.until))
-        stmt = stmt.order_by(col(HistoryRow.at), col(HistoryRow.measure_id), col(HistoryRow.seq))
+            stmt = stmt.where(h.c.at < _utc(f.until))
+        stmt = stmt.order_by(h.c.at, h.c.measure_id, h.c.seq)
         if f.limit:
             stmt = stmt.limit(f.limit)
-        return [(h, code) for h, code in self.session.exec(stmt).all()]
+        _autoflush(self.session)
+        return [(r, r.code) for r in self.session.connection().execute(stmt)]
 
     def chains(self) -> Iterator[tuple[MeasureRow, list[tuple[int, Record]]]]:
         """Every measure with its history, for verification, one measure at a time."""
