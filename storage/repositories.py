@@ -51,18 +51,8 @@ def to_record(row: HistoryRow) -> Record:
     )
 
 
-def history_row(rec: Record) -> HistoryRow:
-    """The row that stores a record."""
-    return HistoryRow(
-        measure_id=rec.measure_id, seq=rec.seq, event=rec.event, from_state=rec.from_state,
-        to_state=rec.to_state, actor=rec.actor, role=rec.role, at=_utc(rec.at), reason=rec.reason,
-        evidence=list(rec.evidence), request_id=rec.request_id, data=rec.data, prev_hash=rec.prev_hash,
-        hash=rec.hash,
-    )
-
-
 def history_params(rec: Record) -> dict[str, Any]:
-    """The column values that store a record (what `history_row(rec).model_dump(exclude={"id"})` gives)."""
+    """The column values of the history row that stores a record."""
     return {
         "measure_id": rec.measure_id, "seq": rec.seq, "event": rec.event, "from_state": rec.from_state,
         "to_state": rec.to_state, "actor": rec.actor, "role": rec.role, "at": _utc(rec.at), "reason": rec.reason,

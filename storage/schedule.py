@@ -22,7 +22,7 @@ from states.errors import ConcurrentUpdate
 from states.measure import Measure
 from states.model import Kind, State
 
-from .repositories import history_params, to_domain
+from .repositories import MeasureRepository, to_domain
 from .tables import (
     BodyRow,
     DeliveryAttemptRow,
@@ -143,9 +143,7 @@ class ScheduleRepository:
         )
         if result.rowcount != len(pairs):
             raise ConcurrentUpdate(f"{len(pairs) - result.rowcount} of {len(pairs)} measures", -1)
-        from .tables import HistoryRow
-
-        conn.execute(HistoryRow.__table__.insert(), [history_params(rec) for _, rec in pairs])  # type: ignore[attr-defined]
+        MeasureRepository(self.session).append_history([rec for _, rec in pairs])
 
     # -- people ------------------------------------------------------------------------------------
 
