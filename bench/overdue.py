@@ -745,6 +745,12 @@ def one_run(be: Backend, row: Row, rep: int, profile: Any) -> Run:
                                  "(0, 0)")
             row.flagged, row.reminders = got["svc"]
             row.checked = verify(app, row.expect, args.audit_all, row.size)
+            if args.verbose and be.name == "postgres":  # flagging a breach should update the row in place
+                engine.dispose()  # a closed connection sends its table statistics
+                time.sleep(1)
+                upd, hot = be.read(svc_url, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                                            "WHERE relname = 'measure'")[0]
+                be.say(f"service: {upd} measure rows updated, {hot} of them in place (HOT)")
         finally:
             floor.close()
             engine.dispose()
@@ -863,9 +869,9 @@ def main() -> None:
     ap.add_argument("--profile", metavar="FILE", help="cProfile the service's first run at the largest size into FILE")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per size, each on fresh clones of the loaded database; the best counts (default 3)")
-    ap.add_argument("--pg-floor", choices=("executemany", "unnest"), default="executemany",
-                    help="PostgreSQL floor: the service's statements executemany'd (default), or one "
-                         "INSERT/UPDATE … unnest(arrays) per table")
+    ap.add_argument("--pg-floor", choices=("executemany", "unnest"), default="unnest",
+                    help="PostgreSQL floor: one INSERT/UPDATE … unnest(arrays) per table, as the service "
+                         "writes (default), or the same statements executemany'd")
     ap.add_argument("--verbose", action="store_true",
                     help="print the candidate query plan and each run's floor phases")
     args = ap.parse_args()

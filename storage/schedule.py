@@ -8,7 +8,7 @@ on PostgreSQL an advisory lock per sweep and `FOR UPDATE SKIP LOCKED` to claim d
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,15 +18,17 @@ from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from states.errors import ConcurrentUpdate
+from states.errors import ConcurrentUpdate, NotFound
 from states.measure import Measure
 from states.model import Kind, State
 
-from .repositories import MeasureRepository, to_domain
+from . import bulk
+from .repositories import history_params
 from .tables import (
     BodyRow,
     DeliveryAttemptRow,
     EvidenceRow,
+    HistoryRow,
     InspectionRow,
     MeasureRow,
     PersonRow,
@@ -44,9 +46,11 @@ _R = ReminderRow.__table__  # type: ignore[attr-defined]
 _C = ReboundCheckRow.__table__  # type: ignore[attr-defined]
 _E = EvidenceRow.__table__  # type: ignore[attr-defined]
 _A = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
+_H = HistoryRow.__table__  # type: ignore[attr-defined]
+REMINDER_KEY = ("measure_id", "rule", "window", "recipient", "channel")  # uq_reminder_key
 NOT_DEADLINE = ("progress", "recheck", "recheck_late")  # the rules that do not warn about a due date
 OPEN = [str(State.ASSIGNED), str(State.IN_PROGRESS), str(State.SUBMITTED)]
-# the same text as the partial index ix_measure_breach, so both databases use it
+# open and not yet flagged; read through ix_measure_open_due (state, due), then filtered on the row
 BREACH = text("NOT measure.overdue AND measure.state IN ('assigned', 'in_progress', 'submitted')")
 
 
@@ -66,15 +70,25 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _in_round(row: Any) -> InRound:
-    return InRound(to_domain(row), row.title, row.unit, row.inspection_id, row.timezone, row.policy)
-
-
+# what a sweep needs of a measure: the domain fields, title and unit (not its long text), and its round
+_SWEPT = ("id", "code", "title", "unit", "state", "kind", "owner", "verifier", "leader", "due", "version", "head",
+          "evidence_count", "overdue", "rebounds")
 _WITH_ROUND = (
-    core_select(_M, _I.c.id.label("inspection_id"), _I.c.timezone, _I.c.policy)
-    .select_from(_M.join(_P, _P.c.id == _M.c.problem_id).join(_B, _B.c.id == _P.c.body_id)
-                 .join(_I, _I.c.id == _B.c.inspection_id))
+    core_select(*(_M.c[c] for c in _SWEPT), _B.c.inspection_id)
+    .select_from(_M.join(_P, _P.c.id == _M.c.problem_id).join(_B, _B.c.id == _P.c.body_id))
 )
+
+
+# record_attempt's statements, built once: building them on every call cost ~0.6 ms of CPU per reminder,
+# two thirds of a delivery worker's database work (bench/drain.py)
+_HELD = and_(_R.c.id == bindparam("reminder_id"), _R.c.claimed_by == bindparam("worker"), _R.c.status == "sending")
+_RELEASE = {"attempts": _R.c.attempts + 1, "claimed_by": None, "claimed_until": None}
+_RECORD_SENT = update(_R).where(_HELD).values(
+    {**_RELEASE, "status": "sent", "sent_at": bindparam("at", type_=_R.c.sent_at.type), "last_error": ""})
+_RECORD_FAILED = update(_R).where(_HELD).values(
+    {**_RELEASE, "status": "pending", "next_attempt_at": bindparam("retry_at", type_=_R.c.next_attempt_at.type),
+     "last_error": bindparam("error", type_=_R.c.last_error.type)})
+_ATTEMPT_INSERT = _A.insert()
 
 
 class ScheduleRepository:
@@ -100,25 +114,44 @@ class ScheduleRepository:
     # -- measures ----------------------------------------------------------------------------------
 
     def breach_candidates(self, before: date) -> list[InRound]:
-        """Open measures not yet flagged whose due date is before `before` (through the partial index)."""
+        """Open measures not yet flagged whose due date is before `before`.
+
+        Through ix_measure_open_due: the cost follows the open measures past their date (the newly
+        overdue and those flagged before and still open), not the size of the ledger."""
         stmt = _WITH_ROUND.where(BREACH, _M.c.due < bindparam("before")).order_by(_M.c.id)
-        return [_in_round(r) for r in self.session.connection().execute(stmt, {"before": before})]
+        return self._in_rounds(self.session.connection().execute(stmt, {"before": before}))
 
     def open_due_by(self, until: date) -> list[InRound]:
         """Open measures due on or before `until` (deadline warnings and weekly overdue repeats)."""
         stmt = _WITH_ROUND.where(_M.c.state.in_(OPEN), _M.c.due <= bindparam("until")).order_by(_M.c.id)
-        return [_in_round(r) for r in self.session.connection().execute(stmt, {"until": until})]
+        return self._in_rounds(self.session.connection().execute(stmt, {"until": until}))
 
     def long_term(self) -> list[InRound]:
         """Long-term measures that owe periodic progress notes."""
         stmt = _WITH_ROUND.where(_M.c.kind == str(Kind.LONG_TERM),
                                  _M.c.state == str(State.IN_PROGRESS)).order_by(_M.c.id)
-        return [_in_round(r) for r in self.session.connection().execute(stmt)]
+        return self._in_rounds(self.session.connection().execute(stmt))
 
     def in_round(self, measure_id: int) -> InRound:
         """One measure with its round's time zone and policy."""
-        row = self.session.connection().execute(_WITH_ROUND.where(_M.c.id == measure_id)).one()
-        return _in_round(row)
+        rows = self._in_rounds(self.session.connection().execute(_WITH_ROUND.where(_M.c.id == measure_id)))
+        if not rows:
+            raise NotFound("measure", measure_id)
+        return rows[0]
+
+    def _in_rounds(self, rows: Iterable[Any]) -> list[InRound]:
+        """Measures from their rows, each with its round's time zone and policy (read once, a small table)."""
+        rounds = {r.id: (r.timezone, r.policy) for r in
+                  self.session.connection().execute(core_select(_I.c.id, _I.c.timezone, _I.c.policy))}
+        out = []
+        for (mid, code, title, unit, state, kind, owner, verifier, leader, due, version, head, evidence_count,
+             overdue, rebounds, inspection_id) in rows:
+            timezone, policy = rounds[inspection_id]
+            m = Measure(id=mid, code=code, state=State(state), kind=Kind(kind), owner=owner, verifier=verifier,
+                        leader=leader, due=due, version=version, head=head, evidence_count=evidence_count,
+                        overdue=overdue, rebounds=rebounds)
+            out.append(InRound(m, title, unit, inspection_id, timezone, policy))
+        return out
 
     def last_evidence_at(self, measure_ids: Sequence[int]) -> dict[int, datetime]:
         """When each measure last received evidence."""
@@ -134,16 +167,12 @@ class ScheduleRepository:
         if not pairs:
             return
         conn = self.session.connection()
-        result = conn.execute(
-            update(_M).where(_M.c.id == bindparam("where_id"), _M.c.version == bindparam("where_version"))
-            .values(overdue=bindparam("new_overdue"), version=bindparam("new_version"), head=bindparam("new_head"),
-                    updated_at=bindparam("new_updated_at")),
-            [{"where_id": m.id, "where_version": rec.seq - 1, "new_overdue": m.overdue, "new_version": m.version,
-              "new_head": m.head, "new_updated_at": _utc(at)} for m, rec in pairs],
-        )
-        if result.rowcount != len(pairs):
-            raise ConcurrentUpdate(f"{len(pairs) - result.rowcount} of {len(pairs)} measures", -1)
-        MeasureRepository(self.session).append_history([rec for _, rec in pairs])
+        when = _utc(at)
+        changed = bulk.update_many(conn, _M, ("overdue", "version", "head", "updated_at"), ("id", "version"),
+                                   [(m.overdue, m.version, m.head, when, m.id, rec.seq - 1) for m, rec in pairs])
+        if changed != len(pairs):
+            raise ConcurrentUpdate(f"{len(pairs) - changed} of {len(pairs)} measures", -1)
+        bulk.insert_many(conn, _H, [history_params(rec) for _, rec in pairs])
 
     # -- people ------------------------------------------------------------------------------------
 
@@ -162,20 +191,7 @@ class ScheduleRepository:
 
     def add_reminders(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert reminders; one whose key exists already is left alone. Returns how many were new."""
-        if not rows:
-            return 0
-        conn = self.session.connection()
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(_R).on_conflict_do_nothing(
-            index_elements=["measure_id", "rule", "window", "recipient", "channel"])
-        # a plain executemany, counted by its rowcount (sqlite3 and psycopg sum it over the rows; a row
-        # skipped by ON CONFLICT counts 0). With RETURNING, SQLAlchemy batched the rows into 1000-row
-        # multi-VALUES statements whose 14,000 placeholders psycopg re-parsed on every batch: 30,000
-        # reminders took ~6 s on PostgreSQL (bench/overdue.py).
-        new = conn.execute(stmt.execution_options(preserve_rowcount=True), list(rows)).rowcount
-        if new < 0:  # a driver that does not sum rowcount over an executemany
-            raise RuntimeError("add_reminders: the database driver did not report how many rows it inserted")
-        return int(new)
+        return bulk.insert_many(self.session.connection(), _R, rows, on_conflict_do_nothing=REMINDER_KEY)
 
     def cancel_reminders(self, measure_id: int, why: str, *, rules: Sequence[str] | None = None,
                          deadline: bool = False, recipient: str | None = None) -> None:
@@ -211,15 +227,13 @@ class ScheduleRepository:
                        retry_at: datetime | None) -> bool:
         """Record one send attempt; False if this worker no longer held the reminder."""
         conn = self.session.connection()
-        values: dict[str, Any] = {"attempts": _R.c.attempts + 1, "claimed_by": None, "claimed_until": None}
+        held = {"reminder_id": reminder_id, "worker": worker}
         if ok:
-            values.update(status="sent", sent_at=at, last_error="")
+            result = conn.execute(_RECORD_SENT, {**held, "at": at})
         else:
-            values.update(status="pending", next_attempt_at=retry_at, last_error=error[:500])
-        result = conn.execute(update(_R).where(_R.c.id == reminder_id, _R.c.claimed_by == worker,
-                                               _R.c.status == "sending").values(**values))
-        conn.execute(_A.insert(), {"reminder_id": reminder_id, "at": at, "worker": worker, "ok": ok,
-                                   "error": error[:500]})
+            result = conn.execute(_RECORD_FAILED, {**held, "retry_at": retry_at, "error": error[:500]})
+        conn.execute(_ATTEMPT_INSERT, {"reminder_id": reminder_id, "at": at, "worker": worker, "ok": ok,
+                                       "error": error[:500]})
         return bool(result.rowcount)
 
     def reminders(self, status: str | None = None, measure_id: int | None = None) -> list[Any]:
