@@ -52,20 +52,20 @@ def serve(
     """Serve the HTTP API (/docs) and the web pages; with the scheduler unless --no-scheduler."""
     import uvicorn
 
+    from .settings import Settings
     from .web.server import create_app
 
     a = _open(db)
-    web = create_app(a)
+    settings = Settings()
+    web = create_app(a, session_secret=settings.session_secret)
     ticking = None
     if scheduler:
         import threading
 
         from jobs.scheduler import Scheduler, configure_logging, sweeps
 
-        from .settings import Settings
-
         configure_logging()
-        ticking = Scheduler(sweeps(a, Settings()))
+        ticking = Scheduler(sweeps(a, settings))
         threading.Thread(target=ticking.run, kwargs={"handle_signals": False}, name="scheduler",
                          daemon=True).start()
     out.print(f"rectify on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops it.")

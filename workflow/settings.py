@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     evidence_dir: Path | None = None  # default: beside a SQLite file, else ./rectify-evidence
     sqlite_synchronous: str = "FULL"
     timezone: str = "Asia/Shanghai"  # how times are shown, and what a bare date means
+    # signs the web pages' session cookies; give every replica the same one, else a sign-in made on one
+    # replica is unknown to the next (default: a random one per process)
+    session_secret: str | None = None
 
     # scheduled jobs
     holidays_file: Path | None = None  # extra holidays / make-up workdays (YAML), beyond chinese-calendar
