@@ -119,7 +119,13 @@ class ScheduleRepository:
         Through ix_measure_open_due: the cost follows the open measures past their date (the newly
         overdue and those flagged before and still open), not the size of the ledger."""
         stmt = _WITH_ROUND.where(BREACH, _M.c.due < bindparam("before")).order_by(_M.c.id)
-        return self._in_rounds(self.session.connection().execute(stmt, {"before": before}))
+        conn = self.session.connection()
+        if conn.dialect.name == "postgresql":
+            # lock them till the sweep commits: a command on one of them meanwhile waits for the sweep
+            # (then gets "changed by someone else"), instead of failing the whole sweep. SQLite needs
+            # nothing: the sweep's BEGIN IMMEDIATE holds the only write lock.
+            stmt = stmt.with_for_update(of=_M)
+        return self._in_rounds(conn.execute(stmt, {"before": before}))
 
     def open_due_by(self, until: date) -> list[InRound]:
         """Open measures due on or before `until` (deadline warnings and weekly overdue repeats)."""

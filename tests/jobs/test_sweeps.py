@@ -6,6 +6,7 @@ Dates in this file are local to the round's time zone; each run sets the clock t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from states.model import Event, State
 from storage.engine import reader
 from tests.conftest import AppFactory
 from tests.support import codes, history_rows, measure_row, plan_data
-from workflow import importer, services
+from workflow import audit, importer, services
 from workflow.app import App
 from workflow.clock import ManualClock
 from workflow.plan import Plan
@@ -130,6 +131,40 @@ def test_a_breach_is_flagged_once_however_often_late_and_back_and_forth_the_swee
     assert keys(app, "r.rule = 'red' AND m.code = 'b1-1.1.1' AND r.window = 'due:2024-09-30:0'") == [
         ("b1-1.1.1", "red", "due:2024-09-30:0", "alice"), ("b1-1.1.1", "red", "due:2024-09-30:0", "boss")]
     assert len(keys(app)) == len(set(keys(app)))
+
+
+@pytest.mark.postgres
+def test_a_command_in_flight_on_postgresql_holds_the_sweep_back_but_does_not_fail_it(
+        make_app: AppFactory, pg_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # alice starts b1-1.1.1 (due 9/30) and her transaction is still open when the sweep reads the candidates
+    app = make_app(pg_url)
+    at(clock, date(2024, 10, 8))
+    written, release = threading.Event(), threading.Event()
+    follow_up = services._follow_up
+
+    def held_open(*args: Any) -> None:
+        follow_up(*args)
+        written.set()  # her UPDATE and history row are written, not yet committed
+        assert release.wait(10)
+
+    monkeypatch.setattr(services, "_follow_up", held_open)
+    client = threading.Thread(target=services.fire, args=(app, Event.START, "b1-1.1.1"), kwargs={"actor": "alice"})
+    client.start()
+    assert written.wait(10)
+    monkeypatch.setattr(services, "_follow_up", follow_up)
+    result: list[SweepResult] = []
+    sweeper = threading.Thread(target=lambda: result.append(flag_overdue(app)))
+    sweeper.start()
+    sweeper.join(1.0)
+    assert sweeper.is_alive()  # it waits for her row
+    release.set()
+    client.join(10)
+    sweeper.join(10)
+    # both landed, hers first: the sweep flagged her measure at its new version, and the other breach too
+    assert [r.flagged for r in result] == [2]
+    assert [h["event"] for h in history_rows(app, "b1-1.1.1")] == ["create", "start", "overdue"]
+    assert measure_row(app, "b1-1.1.1")["state"] == "in_progress" and measure_row(app, "b1-1.1.1")["overdue"]
+    assert audit.verify(app).ok
 
 
 def test_an_approved_extension_clears_the_flag_and_a_breach_of_the_new_date_is_flagged_again(
