@@ -17,8 +17,9 @@ Both on fresh SQLite files with the schema of the real migrations, WAL, synchron
 Afterwards `workflow.audit.verify` checks every chain of both databases (untimed), and the
 two ledgers are compared row by row.
 
-    .venv/bin/python bench/import_ledger.py                 # 10,000 measures, best of 3
-    .venv/bin/python bench/import_ledger.py --measures 50000 --repeat 1
+    .venv/bin/python bench/import_ledger.py                 # 10, 100, 1,000, 10,000 measures, best of 3
+    .venv/bin/python bench/import_ledger.py --sizes 50000 --repeat 1
+    .venv/bin/python bench/import_ledger.py --json bench/results/import_ledger.json
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import sqlite3
-import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -36,28 +35,21 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# bench/ holds transitions.py: keep it off the path or it shadows the `transitions` library
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(ROOT))
+import common
+from rich.console import Console
+from rich.progress import Progress
 
-import openpyxl  # noqa: E402
-import sqlalchemy  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-
-from states.chain import GENESIS, utc_text  # noqa: E402
-from storage import migrate  # noqa: E402
-from workflow import importer  # noqa: E402
-from workflow.app import App, open_app  # noqa: E402
-from workflow.audit import verify  # noqa: E402
-from workflow.clock import ManualClock  # noqa: E402
-from workflow.excel import export_ledger  # noqa: E402
-from workflow.excel_import import read_workbook  # noqa: E402
-from workflow.ledger import LedgerFilter, ledger  # noqa: E402
-from workflow.plan import Plan  # noqa: E402
-from workflow.settings import Settings  # noqa: E402
+from states.chain import GENESIS, utc_text
+from storage import migrate
+from workflow import importer
+from workflow.app import App, open_app
+from workflow.audit import verify
+from workflow.clock import ManualClock
+from workflow.excel import export_ledger
+from workflow.excel_import import read_workbook
+from workflow.ledger import LedgerFilter, ledger
+from workflow.plan import Plan
+from workflow.settings import Settings
 
 AT = datetime(2024, 8, 13, 2, 0, tzinfo=UTC)
 console = Console(stderr=True)
@@ -180,50 +172,74 @@ def floor(plan: Plan, path: Path, source: str) -> float:
     return seconds
 
 
+def run_size(folder: Path, size: int, repeat: int) -> tuple[float, float, float, float]:
+    """Best of `repeat` at one size: (read s, import s, floor s, workbook MB); both ledgers checked each time."""
+    plan = build_plan(size)
+    t = time.perf_counter()
+    source = fresh_app(folder, f"source-{size}.db")
+    importer.import_plan(source, plan, "generated")
+    workbook = folder / f"ledger-{size}.xlsx"
+    export_ledger(source, LedgerFilter(), "xlsx", workbook)
+    source.engine.dispose()
+    mb = workbook.stat().st_size / 1e6
+    common.say(f"workbook: {size:,} measures, {mb:.2f} MB, written in {time.perf_counter() - t:.1f} s (untimed)")
+    runs: list[tuple[float, float]] = []
+    floors: list[float] = []
+    for i in range(repeat):
+        app = fresh_app(folder, f"service-{size}-{i}.db")
+        read_s, import_s, n = service(workbook, app)
+        assert n == size
+        runs.append((read_s, import_s))
+        floor_app = fresh_app(folder, f"floor-{size}-{i}.db")
+        floor_app.engine.dispose()
+        floors.append(floor(plan, folder / f"floor-{size}-{i}.db", workbook.name))
+        for a in (app, floor_app):
+            report = verify(a)
+            assert report.ok and report.measures == size, report.breaks[:3]
+        keys = ("code", "title", "kind", "owner", "verifier", "leader", "unit", "due", "state")
+        same = [[{k: asdict(r)[k] for k in keys} for r in ledger(a)] for a in (app, floor_app)]
+        assert same[0] == same[1], "the floor wrote another ledger"
+        app.engine.dispose()
+        floor_app.engine.dispose()
+    read_s, import_s = min(runs, key=sum)
+    return read_s, import_s, min(floors), mb
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--measures", type=int, default=10_000)
+    ap.add_argument("--sizes", type=common.sizes, default=[10, 100, 1000, 10_000],
+                    help="measures in the workbook (default 10,100,1000,10000); the target is judged at 10,000")
+    ap.add_argument("--measures", type=int, help=argparse.SUPPRESS)  # the old spelling of one size
     ap.add_argument("--repeat", type=int, default=3, help="runs of each layer; the best is reported")
-    ap.add_argument("--target", type=float, default=5.0, help="seconds for the whole service import")
+    ap.add_argument("--target", type=float, default=5.0, help="seconds for the whole service import of 10,000")
+    ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--json", metavar="PATH", help="write the results file (see bench/common.py)")
     args = ap.parse_args()
-    print(f"machine : {platform.machine()}, CPython {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"SQLAlchemy {sqlalchemy.__version__}, openpyxl {openpyxl.__version__}")
-    with tempfile.TemporaryDirectory(prefix="rectify-bench-") as tmp:
-        folder = Path(tmp)
-        plan = build_plan(args.measures)
-        t = time.perf_counter()
-        source = fresh_app(folder, "source.db")
-        importer.import_plan(source, plan, "generated")
-        workbook = folder / "ledger.xlsx"
-        export_ledger(source, LedgerFilter(), "xlsx", workbook)
-        print(f"workbook: {args.measures} measures, {workbook.stat().st_size / 1e6:.1f} MB, written in "
-              f"{time.perf_counter() - t:.1f} s (untimed)")
-        runs: list[tuple[float, float]] = []
-        floors: list[float] = []
-        for i in range(args.repeat):
-            app = fresh_app(folder, f"service-{i}.db")
-            read_s, import_s, n = service(workbook, app)
-            assert n == args.measures
-            runs.append((read_s, import_s))
-            floor_app = fresh_app(folder, f"floor-{i}.db")
-            floor_app.engine.dispose()
-            floors.append(floor(plan, folder / f"floor-{i}.db", workbook.name))
-            for a in (app, floor_app):
-                report = verify(a)
-                assert report.ok and report.measures == args.measures, report.breaks[:3]
-            keys = ("code", "title", "kind", "owner", "verifier", "leader", "unit", "due", "state")
-            same = [[{k: asdict(r)[k] for k in keys} for r in ledger(a)] for a in (app, floor_app)]
-            assert same[0] == same[1], "the floor wrote another ledger"
-            app.engine.dispose()
-            floor_app.engine.dispose()
-        read_s, import_s = min(runs, key=sum)
-        total, best_floor = read_s + import_s, min(floors)
-    print(f"service : {total:.2f} s = read and check the workbook {read_s:.2f} s + import {import_s:.2f} s "
-          f"({args.measures / total:,.0f} measures/s; best of {args.repeat})")
-    print(f"floor   : {best_floor:.2f} s (sqlite3 executemany, hashes computed; no workbook, no checks)")
-    print(f"ratio   : service/floor {total / best_floor:.1f}x; import alone {import_s / best_floor:.1f}x")
-    verdict = "MET" if total < args.target else "MISSED"
-    print(f"target  : whole import under {args.target:.0f} s: {verdict}")
+    sizes = [args.measures] if args.measures else args.sizes
+    m = common.machine(None)
+    common.print_machine(m)
+    columns = [("size", "measures"), ("mb", "workbook MB"), ("service", "service s"), ("read", "read + check s"),
+               ("import", "import s"), ("floor", "floor s"), ("ratio", "service/floor"),
+               ("import_ratio", "import/floor"), ("rate", "measures/s")]
+    res = common.Results("import_ledger", "Importing an Excel ledger (rectify import) vs the executemany floor",
+                         columns, m, settings={"sizes": sizes, "repeat": args.repeat, "target": args.target})
+    with tempfile.TemporaryDirectory(prefix="rectify-bench-", dir=args.tmpdir) as tmp:
+        for size in sizes:
+            read_s, import_s, best_floor, mb = run_size(Path(tmp), size, args.repeat)
+            total = read_s + import_s
+            res.rows.append({"size": size, "mb": round(mb, 2), "service": round(total, 3), "read": round(read_s, 3),
+                             "import": round(import_s, 3), "floor": round(best_floor, 3),
+                             "ratio": round(total / best_floor, 1), "import_ratio": round(import_s / best_floor, 1),
+                             "rate": round(size / total)})
+            common.say(f"{size:,} measures: service {total:.2f} s (read {read_s:.2f} + import {import_s:.2f}), "
+                       f"floor {best_floor:.2f} s")
+    print(f"best of {args.repeat}; service = read and check the workbook + import_plan; floor = sqlite3 "
+          f"executemany with the hashes, no workbook, no checks")
+    common.print_table(columns, res.rows)
+    at = next((r for r in res.rows if r["size"] == 10_000), None)
+    res.target(f"whole import of 10,000 measures under {args.target:g} s", at["service"] < args.target if at else None,
+               f"{at['service']:.2f} s" if at else "10,000 not in --sizes")
+    res.save(args.json)
 
 
 if __name__ == "__main__":

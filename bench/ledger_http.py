@@ -18,15 +18,14 @@ Scenarios the floor (/healthz, no auth, no database), then the ledger: the first
     .venv/bin/python bench/ledger_http.py                          # sqlite, 100k, ~2 min with the load
     .venv/bin/python bench/ledger_http.py --client httpx --clients 4 --seconds 5
     .venv/bin/python bench/ledger_http.py --backend postgres        # a fresh database, dropped after
+    .venv/bin/python bench/ledger_http.py --backend all --sizes 100,1000,10000,100000 --seconds 3 \
+        --json bench/results/ledger_http.json                       # growth, both backends (~4 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import os
-import platform
 import shutil
 import socket
 import statistics
@@ -35,18 +34,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# keep bench/ off the path (bench/transitions.py would shadow the `transitions` library)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(ROOT))
+import common
 
-PG_SERVER = "postgresql://postgres@127.0.0.1"
+HERE = Path(__file__).resolve().parent
 PAGE = 50
 
 
@@ -62,26 +56,37 @@ def _overdue_module() -> Any:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One URL to load, with the total its answer must report (None: the floor)."""
+    """One URL to load, with the total and the number of items its answer must have (None: the floor)."""
 
     name: str
     path: str
     total: int | None
+    items: int | None = None
 
 
 def scenarios(size: int) -> list[Scenario]:
-    """The floor and the ledger requests, with the totals the generated ledger gives."""
-    owners, units = 200, 10
+    """The floor and the ledger requests, with the totals bench/overdue.py's generated ledger gives."""
+    owners, units = 200, 10  # owner i % 200, unit U(i % 10), every 100th measure (i % 100 == 37) due yesterday
+    mine = sum(1 for i in range(size) if i % owners == 7)
+    in_unit = sum(1 for i in range(size) if i % units == 3)
     late = sum(1 for i in range(size) if i % 100 == 37)
+    skip = min(1000, in_unit // 2)
+    p = min(406, (size - 1) // 10 // 2)  # problem 7 of heading 5 when there is one, else one in the middle
+    in_problem = min(10, size - 10 * p)
+
+    def page(total: int, offset: int = 0) -> int:
+        return max(0, min(PAGE, total - offset))
+
     return [
         Scenario("healthz (floor)", "/healthz", None),
-        Scenario("ledger, first page", f"/api/measures?limit={PAGE}", size),
-        Scenario("ledger, deep page", f"/api/measures?limit={PAGE}&offset={size // 2}", size),
-        Scenario("ledger, one owner", f"/api/measures?owner=owner7&limit={PAGE}", size // owners),
-        Scenario("ledger, state+unit, offset 1000",
-                 f"/api/measures?state=assigned&unit=U3&limit={PAGE}&offset=1000", size // units),
-        Scenario("ledger, overdue", f"/api/measures?overdue=true&limit={PAGE}", late),
-        Scenario("ledger, one problem", f"/api/measures?problem=B-5.7&limit={PAGE}", 10),
+        Scenario("ledger, first page", f"/api/measures?limit={PAGE}", size, page(size)),
+        Scenario("ledger, deep page", f"/api/measures?limit={PAGE}&offset={size // 2}", size, page(size, size // 2)),
+        Scenario("ledger, one owner", f"/api/measures?owner=owner7&limit={PAGE}", mine, page(mine)),
+        Scenario("ledger, state+unit, offset ≤1000",
+                 f"/api/measures?state=assigned&unit=U3&limit={PAGE}&offset={skip}", in_unit, page(in_unit, skip)),
+        Scenario("ledger, overdue", f"/api/measures?overdue=true&limit={PAGE}", late, page(late)),
+        Scenario("ledger, one problem", f"/api/measures?problem=B-{p // 100 + 1}.{p % 100 + 1}&limit={PAGE}",
+                 in_problem, page(in_problem)),
     ]
 
 
@@ -158,8 +163,9 @@ def check(base: str, s: Scenario, headers: dict[str, str]) -> None:
         raise SystemExit(f"{s.path}: {r.status_code} {r.text[:200]}")
     if s.total is not None:
         body = r.json()
-        if body["total"] != s.total or len(body["items"]) != min(PAGE, max(0, s.total)):
-            raise SystemExit(f"{s.path}: total {body['total']}, {len(body['items'])} items; expected {s.total}")
+        if body["total"] != s.total or len(body["items"]) != s.items:
+            raise SystemExit(f"{s.path}: total {body['total']}, {len(body['items'])} items; "
+                             f"expected {s.total} and {s.items}")
 
 
 def load_httpx(base: str, path: str, headers: dict[str, str], clients: int, requests: int,
@@ -235,28 +241,10 @@ def load_wrk(base: str, path: str, headers: dict[str, str], clients: int, second
 # the databases
 
 
-def build_sqlite(ov: Any, size: int, tmp: str, say: Any) -> str:
-    path = str(Path(tmp) / "ledger.db")
-    ov.load_sqlite(path, ov.Ledger(size), say)
+def build_sqlite(ov: Any, size: int, tmp: str) -> str:
+    path = str(Path(tmp) / f"ledger-{size}.db")
+    ov.load_sqlite(path, ov.Ledger(size), common.say)
     return path
-
-
-def build_postgres(ov: Any, size: int, server: str, say: Any) -> tuple[str, str]:
-    import psycopg
-
-    name = f"rectify_bench_http_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{server}/{name}"
-    ov.load_postgres(url, ov.Ledger(size), say)
-    return url, name
-
-
-def drop_postgres(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def token_for(url: str, person: str) -> str:
@@ -272,23 +260,54 @@ def token_for(url: str, person: str) -> str:
         app.engine.dispose()
 
 
+def run_one(backend: str, url: str, size: int, tmp: str, client: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Serve the ledger at `url` and load every scenario; the result rows."""
+    headers = {"Authorization": f"Bearer {token_for(url, 'leader0')}"}
+    proc, base = start_server(url, tmp)
+    rows: list[dict[str, Any]] = []
+    try:
+        floor_p50 = None
+        for s in scenarios(size):
+            check(base, s, headers)
+            if client == "wrk":
+                r = load_wrk(base, s.path, headers, args.clients, args.seconds, tmp)
+            else:
+                r = load_httpx(base, s.path, headers, args.clients, args.requests, args.seconds)
+            floor_p50 = floor_p50 or r.p50
+            rows.append({"backend": backend, "size": size, "scenario": s.name, "total": s.total,
+                         "requests": r.requests, "errors": r.errors, "p50": round(r.p50, 2), "p95": round(r.p95, 2),
+                         "p99": round(r.p99, 2), "rps": round(r.rps, 1), "vs_floor": round(r.p50 / floor_p50, 1)})
+            common.say(f"{backend} {size:,}: {s.name}: p50 {r.p50:.2f} ms, {r.rps:.0f} req/s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=100_000)
-    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
-    ap.add_argument("--pg-url", default=PG_SERVER, help="the PostgreSQL server (a fresh database is made there)")
+    ap.add_argument("--sizes", type=common.sizes, default=[100_000],
+                    help="measures in the ledger (default 100000; growth: 100,1000,10000,100000)")
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)  # the old spelling of one size
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="sqlite")
+    ap.add_argument("--skip-postgres-if-down", action="store_true")
+    ap.add_argument("--pg-url", default=common.PG_SERVER, help="the PostgreSQL server (a fresh database is made there)")
     ap.add_argument("--clients", type=int, default=8, help="concurrent connections")
     ap.add_argument("--seconds", type=float, default=8.0, help="at most this long per scenario")
     ap.add_argument("--requests", type=int, default=3000, help="at most this many requests per scenario (httpx)")
     ap.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     ap.add_argument("--tmpdir", default=None)
-    ap.add_argument("--json", action="store_true", help="also print the results as JSON")
+    ap.add_argument("--json", metavar="PATH", help="write the results file (see bench/common.py)")
     ap.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the child process
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(args.serve, args.port, str(Path(args.tmpdir or tempfile.gettempdir()) / "evidence"))
         return
+    sizes = [args.size] if args.size else args.sizes
 
     client = args.client
     if client == "auto":
@@ -296,56 +315,38 @@ def main() -> None:
     if client == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk), or use --client httpx")
 
-    def say(msg: str) -> None:
-        print(f"  … {msg}", file=sys.stderr, flush=True)
-
+    m = common.machine(args.pg_url if args.backend != "sqlite" else None)
+    common.print_machine(m)
+    print(f"rectify ledger over HTTP: {', '.join(f'{s:,}' for s in sizes)} measures, {args.clients} concurrent "
+          f"clients ({client}, from a second process), ≤{args.seconds:g} s per scenario")
+    columns = [("backend", "backend"), ("size", "measures"), ("scenario", "scenario"), ("total", "matches"),
+               ("requests", "requests"), ("errors", "errors"), ("p50", "p50 ms"), ("p95", "p95 ms"),
+               ("p99", "p99 ms"), ("rps", "req/s"), ("vs_floor", "p50/floor")]
+    res = common.Results("ledger_http", f"The ledger endpoint over HTTP ({args.clients} clients, {client})", columns,
+                         m, settings={"sizes": sizes, "backend": args.backend, "clients": args.clients,
+                                      "seconds": args.seconds, "client": client})
     ov = _overdue_module()
-    tmp = tempfile.mkdtemp(prefix="rectify-bench-http-", dir=args.tmpdir)
-    pg_name = None
-    proc = None
-    try:
-        t = time.perf_counter()
-        if args.backend == "sqlite":
-            url = build_sqlite(ov, args.size, tmp, say)
-        else:
-            url, pg_name = build_postgres(ov, args.size, args.pg_url, say)
-        say(f"loaded {args.size:,} measures into {args.backend} in {time.perf_counter() - t:.1f} s (untimed)")
-        headers = {"Authorization": f"Bearer {token_for(url, 'leader0')}"}
-        proc, base = start_server(url, tmp)
-        print(f"rectify ledger over HTTP — {args.size:,} measures on {args.backend}, {args.clients} concurrent "
-              f"clients ({client}, from a second process), ≤{args.seconds:g} s per scenario")
-        print(f"machine: {platform.machine()}, nproc={os.cpu_count()}, Python {platform.python_version()}")
-        print(f"{'scenario':34} {'total':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'p99 ms':>8} {'req/s':>8} {'p50/floor':>9}")
-        rows = []
-        floor_p50 = None
-        for s in scenarios(args.size):
-            check(base, s, headers)
-            if client == "wrk":
-                r = load_wrk(base, s.path, headers, args.clients, args.seconds, tmp)
-            else:
-                r = load_httpx(base, s.path, headers, args.clients, args.requests, args.seconds)
-            floor_p50 = floor_p50 or r.p50
-            rows.append({"scenario": s.name, "path": s.path, "total": s.total, "requests": r.requests,
-                         "errors": r.errors, "p50_ms": round(r.p50, 2), "p95_ms": round(r.p95, 2),
-                         "p99_ms": round(r.p99, 2), "rps": round(r.rps, 1)})
-            total = "" if s.total is None else f"{s.total:,}"
-            print(f"{s.name:34} {total:>7} {r.requests:>8} {r.errors:>6} {r.p50:>8.2f} {r.p95:>8.2f} "
-                  f"{r.p99:>8.2f} {r.rps:>8.1f} {r.p50 / floor_p50:>8.1f}×", flush=True)
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        if any(r["errors"] for r in rows):
-            raise SystemExit("some requests failed")
-    finally:
-        if proc is not None:
-            proc.terminate()
+    for backend in common.backends(args.backend, args.pg_url, args.skip_postgres_if_down, m):
+        for size in sizes:
+            tmp = tempfile.mkdtemp(prefix="rectify-bench-http-", dir=args.tmpdir)
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if pg_name:
-            drop_postgres(args.pg_url, pg_name)
-        shutil.rmtree(tmp, ignore_errors=True)
+                t = time.perf_counter()
+                if backend == "sqlite":
+                    res.rows += run_one(backend, build_sqlite(ov, size, tmp), size, tmp, client, args)
+                else:
+                    with common.scratch_database(args.pg_url, "rectify_bench_http") as url:
+                        ov.load_postgres(url, ov.Ledger(size), common.say)
+                        res.rows += run_one(backend, url, size, tmp, client, args)
+                common.say(f"{backend} {size:,} done in {time.perf_counter() - t:.0f} s")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    common.print_table(columns, res.rows)
+    res.notes.append("Latency is the client's, with all clients at once; p50/floor compares with /healthz of the "
+                     "same server in the same run.")
+    res.save(args.json)
+    if any(r["errors"] for r in res.rows):
+        raise SystemExit("some requests failed")
 
 
 if __name__ == "__main__":
