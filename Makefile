@@ -37,7 +37,7 @@ bench: $(STAMP) ## every benchmark against its floor; the results table goes to 
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	mkdir -p bench/results && rm -f bench/results/*.json
 	$(BIN)/python bench/transition_rate.py --skip-postgres-if-down --json bench/results/transition_rate.json
-	$(BIN)/python bench/overdue.py --skip-postgres-if-down
+	$(BIN)/python bench/overdue.py --skip-postgres-if-down --json bench/results/overdue.json
 	$(BIN)/python bench/history_lookup.py --skip-postgres-if-down
 	$(BIN)/python bench/import_ledger.py --json bench/results/import_ledger.json
 	$(BIN)/python bench/drain.py --skip-postgres-if-down --json bench/results/drain.json

@@ -40,7 +40,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import sys
@@ -56,10 +55,9 @@ from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# keep bench/ off the path (bench/transitions.py would shadow the `transitions` library)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
+import common  # noqa: E402  (bench/common.py: machine report, PostgreSQL admin, result files)
 import sqlalchemy  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -667,7 +665,7 @@ class PostgresBackend(Backend):
     def build(self) -> None:
         stem = f"rectify_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.names = {k: f"{stem}_{k}" for k in ("base", "svc", "floor")}
-        with pg_admin(self.args.pg_url) as admin:
+        with common.pg_admin(self.args.pg_url) as admin:
             admin.execute(f'CREATE DATABASE "{self.names["base"]}"')
         load_postgres(self.url("base"), self.led, self.say)
         self.tmp = tempfile.mkdtemp(prefix="rectify-bench-", dir=self.args.tmpdir)
@@ -676,7 +674,7 @@ class PostgresBackend(Backend):
         return f"{self.args.pg_url}/{self.names[k]}"
 
     def clone(self) -> tuple[str, str]:
-        with pg_admin(self.args.pg_url) as admin:
+        with common.pg_admin(self.args.pg_url) as admin:
             for k in ("svc", "floor"):
                 admin.execute(f'CREATE DATABASE "{self.names[k]}" TEMPLATE "{self.names["base"]}" STRATEGY FILE_COPY')
             admin.execute("CHECKPOINT")
@@ -693,13 +691,13 @@ class PostgresBackend(Backend):
             return c.execute(sql).fetchall()
 
     def drop(self) -> None:
-        with pg_admin(self.args.pg_url) as admin:
+        with common.pg_admin(self.args.pg_url) as admin:
             for k in ("svc", "floor"):
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.names[k]}" WITH (FORCE)')
 
     def close(self) -> None:
         if hasattr(self, "names"):
-            with pg_admin(self.args.pg_url) as admin:
+            with common.pg_admin(self.args.pg_url) as admin:
                 for n in self.names.values():
                     admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
         if hasattr(self, "tmp"):
@@ -781,38 +779,46 @@ def run_size(backend: str, size: int, args: argparse.Namespace, say: Callable[[s
     return row
 
 
-def pg_admin(server: str, timeout: int = 3) -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=timeout)
-
-
-def machine(args: argparse.Namespace, want_pg: bool) -> bool:
-    """Print what this ran on; return whether PostgreSQL is reachable."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine : {platform.machine()} {platform.system()} {platform.release()}, nproc={cpus}")
-    print(f"python  : {platform.python_implementation()} {platform.python_version()}, "
-          f"SQLAlchemy {sqlalchemy.__version__}")
-    print(f"sqlite  : {sqlite3.sqlite_version} (WAL, synchronous={args.synchronous}, BEGIN IMMEDIATE), "
-          f"files in {args.tmpdir or tempfile.gettempdir()}")
-    pg_up = False
-    if want_pg:
-        try:
-            import psycopg
-
-            with pg_admin(args.pg_url) as c:
-                ver = c.execute("SHOW server_version").fetchone()[0]
-                sc = c.execute("SHOW synchronous_commit").fetchone()[0]
-                sb = c.execute("SHOW shared_buffers").fetchone()[0]
-            print(f"postgres: {ver} at {args.pg_url} (synchronous_commit={sc}, shared_buffers={sb}), "
-                  f"psycopg {psycopg.__version__}")
-            pg_up = True
-        except Exception as e:  # noqa: BLE001
-            print(f"postgres: not reachable at {args.pg_url} ({type(e).__name__}: {str(e).strip()[:120]})")
+def machine(args: argparse.Namespace, want_pg: bool) -> dict[str, Any]:
+    """Print what this ran on and the ledger; the machine report (its "postgres" is None when down)."""
+    m = common.machine(args.pg_url if want_pg else None)
+    common.print_machine(m)
+    print(f"sqlite  : WAL, synchronous={args.synchronous}, BEGIN IMMEDIATE; files in "
+          f"{args.tmpdir or tempfile.gettempdir()}")
     print(f"ledger  : sizes {', '.join(map(str, args.sizes))}; 1% due {YESTERDAY} (today in {ZONE} is {TODAY}), "
-          f"the rest 30-365 days ahead; all assigned; {OWNERS} owners (log channel), {LEADERS} leaders (e-mail), "
-          f"{UNITS} unit heads (log): 3 red reminders per breach")
-    return pg_up
+          f"the rest 30-365 days ahead ({args.layout}); all assigned; {OWNERS} owners (log channel), {LEADERS} "
+          f"leaders (e-mail), {UNITS} unit heads (log): 3 red reminders per breach")
+    return m
+
+
+COLUMNS = [("backend", "backend"), ("size", "measures"), ("flagged", "flagged"), ("reminders", "reminders"),
+           ("service", "service s"), ("floor", "floor s"), ("ratio", "service/floor"),
+           ("service2", "2nd run service s"), ("floor2", "2nd run floor s"), ("setup", "bulk load s")]
+
+
+def results(args: argparse.Namespace, m: dict[str, Any]) -> common.Results:
+    """The result file's frame (its clock starts now)."""
+    return common.Results("overdue", "The overdue sweep (flag breaches + red reminders) vs the same work in raw SQL",
+                          COLUMNS, m, settings={"sizes": args.sizes, "repeat": args.repeat, "layout": args.layout,
+                                                "synchronous": args.synchronous, "pg_floor": args.pg_floor})
+
+
+def fill(res: common.Results, rows: list[Row], args: argparse.Namespace) -> common.Results:
+    """The rows and the target, for bench/report.py."""
+    for r in rows:
+        svc, flo = r.best("svc"), r.best("floor")
+        res.rows.append({"backend": r.backend, "size": r.size, "flagged": r.flagged, "reminders": r.reminders,
+                         "service": round(svc, 3), "floor": round(flo, 3), "ratio": round(svc / flo, 2),
+                         "service2": round(r.best("svc2"), 3), "floor2": round(r.best("floor2"), 3),
+                         "setup": round(r.setup, 1)})
+    for backend in dict.fromkeys(r.backend for r in rows):
+        at = next((r for r in rows if r.backend == backend and r.size == 1_000_000), None)
+        res.target(f"{backend}: sweep over 1,000,000 measures under {TARGET_S:g} s",
+                   at.best("svc") < TARGET_S if at else None,
+                   f"{at.best('svc'):.3f} s, floor {at.best('floor'):.3f} s" if at else "1,000,000 not in --sizes")
+    res.notes.append(f"best of {args.repeat} on fresh clones; 1% of the measures newly overdue ({args.layout} layout); "
+                     "the 2nd run right after flags nothing")
+    return res
 
 
 def table(rows: list[Row], repeat: int) -> None:
@@ -872,6 +878,7 @@ def main() -> None:
     ap.add_argument("--pg-floor", choices=("executemany", "unnest"), default="unnest",
                     help="PostgreSQL floor: one INSERT/UPDATE … unnest(arrays) per table, as the service "
                          "writes (default), or the same statements executemany'd")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON (for bench/report.py)")
     ap.add_argument("--verbose", action="store_true",
                     help="print the candidate query plan and each run's floor phases")
     args = ap.parse_args()
@@ -886,7 +893,9 @@ def main() -> None:
 
     check_generator()
     want_pg = args.backend in ("postgres", "all")
-    pg_up = machine(args, want_pg)
+    m = machine(args, want_pg)
+    pg_up = m["postgres"] is not None
+    res = results(args, m)
     backends = ["sqlite"] if args.backend in ("sqlite", "all") else []
     if want_pg:
         if pg_up:
@@ -916,6 +925,7 @@ def main() -> None:
             rows.append(row)
     print(f"  [{time.perf_counter() - started:6.1f} s] done; {load()}")
     table(rows, args.repeat)
+    fill(res, rows, args).save(args.json)
     if profile is not None:
         profile.dump_stats(args.profile)
         print(f"\nservice profile (largest size, first run, every backend) written to {args.profile} "
