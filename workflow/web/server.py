@@ -3,11 +3,14 @@
 Errors carry the same one-line messages as the CLI: NotFound → 404, PermissionDenied → 403,
 TransitionRefused and ConcurrentUpdate → 409, bad input → 422, not signed in → 401; never a 500
 for bad input. Every error body is `{"detail": one line, "error": class name}`, request validation
-included (FastAPI's list of errors becomes its first error as a line, "and N more").
+included (FastAPI's list of errors becomes its first error as a line, "and N more"). A database that
+does not answer (restarted, connection dropped, disk full or read-only) is 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import secrets
 from typing import Any
 
@@ -15,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -44,6 +49,13 @@ STATUS: list[tuple[type[RectificationError], int]] = [
     (InvalidPlan, 422),
     (EvidenceDamaged, 410),  # a kept file that is missing or altered: gone, not a server crash
 ]
+RETRY_AFTER_S = 2  # a restarted PostgreSQL answers again within a second or two
+UNAVAILABLE = ("the database is unavailable right now; try again in a few seconds (a command with the same "
+               "Idempotency-Key is never applied twice)")
+NO_DISK = "the server cannot store files right now (its disk is full or read-only); nothing was changed; try later"
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+log = logging.getLogger(__name__)
 
 
 def status_of(error: RectificationError) -> int:
@@ -97,6 +109,30 @@ def create_app(app: App, *, session_secret: str | None = None) -> FastAPI:
                                 status_code=422)
         return JSONResponse({"detail": str(exc.detail), "error": "HTTPError"}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @api.exception_handler(DBAPIError)
+    @api.exception_handler(PoolTimeout)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        # OperationalError and InterfaceError are the driver saying the database does not answer; any other
+        # driver error on a connection that broke is the same outage. Everything else is a bug: the usual 500.
+        outage = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        if not outage:
+            raise exc
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, cause[0] if cause else exc)
+        return JSONResponse({"detail": UNAVAILABLE, "error": "DatabaseUnavailable"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @api.exception_handler(OSError)
+    async def _disk_unavailable(request: Request, exc: OSError) -> Response:
+        # evidence files are kept before the transaction opens, so a full or read-only disk fails the command
+        # whole; any other OS error is a bug: the usual 500
+        if exc.errno not in DISK_ERRORS:
+            raise exc
+        log.warning("%s %s: cannot store files: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": NO_DISK, "error": "StorageUnavailable"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
