@@ -633,6 +633,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+# SQLite's words for a disk that cannot take the write, and what they mean to a user
+_SQLITE_DISK_ERRORS = (
+    ("database or disk is full", "the disk holding the database is full"),
+    ("disk I/O error", "the disk refused a write: full, read-only or failing"),
+    ("attempt to write a readonly database", "the database file or its folder is read-only"),
+    ("unable to open database file", "the database file or its folder cannot be opened: missing, read-only or "
+     "not permitted"),
+)
+
+
 def main() -> None:
     """Entry point: run the app; every expected error is one line and a non-zero exit."""
     from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
@@ -645,6 +655,9 @@ def main() -> None:
         text = str(e.orig)
         if "no such table" in text or "does not exist" in text:
             fail("the database has no rectify tables; run `rectify init` first")
+        for words, meaning in _SQLITE_DISK_ERRORS:
+            if words in text:
+                fail(f"database error: {text.strip().splitlines()[0]} ({meaning}); nothing was changed")
         fail(f"database error: {text.strip().splitlines()[0]}")
     except SQLAlchemyError as e:
         fail(f"database error: {str(e).splitlines()[0]}")

@@ -118,7 +118,8 @@ def test_a_read_only_disk_refuses_every_write_and_changes_nothing(ledger: tuple[
         ("evidence", "add", OWN, "--as", "alice", "--note", "会议纪要"),
         ("evidence", "add", OWN, "--as", "alice", "--evidence", str(scan)),
     )]
-    assert said[:2] == ["error: database error: unable to open database file"] * 2
+    assert said[:2] == ["error: database error: unable to open database file (the database file or its folder "
+                        "cannot be opened: missing, read-only or not permitted); nothing was changed"] * 2
     assert said[2].startswith("error: Read-only file system")
 
     app, client = _serve(db)
@@ -154,7 +155,10 @@ def test_a_full_disk_refuses_every_write_and_changes_nothing(ledger: tuple[Path,
                      "StorageUnavailable")
         for args in (("start", OWN, "--as", "alice"), ("evidence", "add", OWN, "--as", "alice", "--note", "纪要")):
             line = _refused_in_one_line(_cli(*args, "--db", str(db)))
-            assert line.removeprefix("error: database error: ") in ("disk I/O error", "database or disk is full")
+            assert line in ("error: database error: disk I/O error (the disk refused a write: full, read-only or "
+                            "failing); nothing was changed",
+                            "error: database error: database or disk is full (the disk holding the database is full); "
+                            "nothing was changed")
 
         (disk / "filler").unlink()
         assert _dump(db) == before
