@@ -95,9 +95,11 @@ def run_sweep(sweep: Sweep, board: Board | None = None) -> Outcome:
     return outcome
 
 
-def run_once(app: App, settings: Settings, *, board: Board | None = None) -> list[Outcome]:
-    """Run every sweep once, in order (for cron or a systemd timer); a failed one does not stop the rest."""
-    return [run_sweep(s, board) for s in sweeps(app, settings)]
+def run_once(app: App, settings: Settings, *, board: Board | None = None,
+             only: Sequence[str] | None = None) -> list[Outcome]:
+    """Run every sweep (or those named) once, in order (for cron or a systemd timer); a failed one does not stop
+    the rest."""
+    return [run_sweep(s, board) for s in sweeps(app, settings) if only is None or s.name in only]
 
 
 class Scheduler:

@@ -5,8 +5,7 @@ N `rectify serve --no-scheduler` replicas on consecutive ports, M `rectify sched
 K delivery workers and a local SMTP server that keeps every e-mail in a maildir, and prints where
 everything is. Ctrl-C (or SIGTERM) stops them all, and drops the database unless --keep.
 
-`scale_out.py deliver` is one delivery worker (the scheduler's delivery sweep alone); the script
-starts its workers that way.
+A delivery worker is `rectify scheduler --only delivery` (the delivery sweep alone).
 """
 
 from __future__ import annotations
@@ -179,18 +178,6 @@ def status_line(url: str) -> str:
             f"(sent {made[1]}); sent by pid: {by}")
 
 
-def deliver_forever(db: str | None) -> None:
-    """One delivery worker: the scheduler's delivery sweep alone, every RECTIFY_DELIVERY_INTERVAL_S, until SIGTERM."""
-    from jobs.scheduler import Scheduler, configure_logging, sweeps
-    from workflow.app import open_app
-    from workflow.settings import Settings
-
-    configure_logging()
-    settings = Settings()
-    app = open_app(db or settings.database_url, settings=settings)
-    Scheduler([s for s in sweeps(app, settings) if s.name == "delivery"]).run()
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="scripts/scale-out",
@@ -198,9 +185,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     "API replicas (rectify serve --no-scheduler) on consecutive ports, scheduler processes "
                     "(rectify scheduler), delivery workers, and a local SMTP server keeping the e-mails. "
                     "Ctrl-C stops them all.",
-        epilog="`scripts/scale-out deliver [--db URL]` runs one delivery worker (settings from RECTIFY_*); the "
-               "script starts its workers that way. Kill one with `kill -9 PID` while reminders are being sent: "
-               "another worker sends what it held once its lease (RECTIFY_DELIVERY_LEASE_S) runs out.")
+        epilog="A delivery worker is `rectify scheduler --only delivery`. Kill one with `kill -9 PID` while "
+               "reminders are being sent: another worker sends what it held once its lease "
+               "(RECTIFY_DELIVERY_LEASE_S) runs out.")
     p.add_argument("--replicas", type=int, default=2, metavar="N", help="API replicas (default 2)")
     p.add_argument("--schedulers", type=int, default=2, metavar="M", help="scheduler processes (default 2)")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="delivery workers (default 1)")
@@ -235,11 +222,6 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str]) -> int:
     """Set it all up, run until Ctrl-C, take it all down."""
-    if argv[:1] == ["deliver"]:
-        one = argparse.ArgumentParser(prog="scripts/scale-out deliver", description=deliver_forever.__doc__)
-        one.add_argument("--db", default=None, help="the database URL (default $RECTIFY_DATABASE_URL)")
-        deliver_forever(one.parse_args(argv[1:]).db)
-        return 0
     args = parse(argv)
     run = args.dir or Path(tempfile.mkdtemp(prefix="rectify-scale-out-"))
     run.mkdir(parents=True, exist_ok=True)
@@ -277,7 +259,7 @@ def main(argv: list[str]) -> int:
                               run / f"scheduler-{i + 1}.log", f"overdue, reminders and delivery every {interval} s"),
                         env)
         for i in range(args.workers):
-            worker = [sys.executable, str(Path(__file__).resolve()), "deliver", "--db", url]
+            worker = [*RECTIFY, "scheduler", "--only", "delivery", "--db", url]
             fleet.start(Child(f"worker-{i + 1}", worker, run / f"worker-{i + 1}.log", f"delivery every {interval} s"),
                         env)
         for r in replicas:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from states.errors import InvalidInput
+
 from .cli import DbOpt, _open, _settings, app, out
 
 sweep_app = typer.Typer(help="Run one sweep once, now, and print what it did.", no_args_is_help=True)
@@ -17,6 +19,9 @@ app.add_typer(sweep_app, name="sweep")
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run every sweep once and exit (for cron or a systemd timer); "
                                        "exits 1 if one failed.")] = False,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", metavar="SWEEP", help="Run only this sweep: overdue, reminders or delivery (repeatable); "
+        "e.g. `--only delivery` for a process that only sends reminders.")] = None,
     db: DbOpt = None,
 ) -> None:
     """Run the sweeps on a schedule: deadline breaches, reminders, their delivery.
@@ -34,12 +39,19 @@ def scheduler(
     configure_logging()
     settings = _settings()
     a = _open(db)
+    chosen = sweeps(a, settings)
+    if only:
+        names = [s.name for s in chosen]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise InvalidInput("--only", f"no sweep named {unknown[0]!r} (choose from {', '.join(names)})")
+        chosen = [s for s in chosen if s.name in only]
     board = Board(terminal=sys.stderr.isatty())
     if once:
-        if any(isinstance(o, Failed) for o in run_once(a, settings, board=board)):
+        if any(isinstance(o, Failed) for o in run_once(a, settings, board=board, only=[s.name for s in chosen])):
             raise SystemExit(1)
         return
-    Scheduler(sweeps(a, settings), board).run()
+    Scheduler(chosen, board).run()
 
 
 def _sweep(name: str, db: str | None) -> None:

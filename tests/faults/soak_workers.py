@@ -40,7 +40,7 @@ def api_replica(url: str, clock_file: str, log_file: str, port: int, evidence_di
 
 
 def delivery_worker(url: str, clock_file: str, log_file: str) -> None:
-    """A delivery worker (the delivery sweep alone, like `scripts/scale-out deliver`) until SIGTERM."""
+    """A delivery worker (the delivery sweep alone, like `rectify scheduler --only delivery`) until SIGTERM."""
     app, settings = _setup(url, clock_file, log_file)
     settings = settings.model_copy(update={"delivery_batch": BATCH})
     Scheduler([s for s in sweeps(app, settings) if s.name == "delivery"]).run()

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 from jobs.progress import Board
 from jobs.scheduler import Failed, Scheduler, Sweep, run_once, run_sweep, sweeps
 from storage.engine import reader
+from tests.cli.helpers import rectify
 from tests.conftest import AppFactory
 from tests.support import count, plan_data, versions_match_history
 from workflow import importer
@@ -209,6 +210,20 @@ def test_the_sweep_commands_print_their_line_and_the_scheduler_runs_once(
     monkeypatch.setattr("jobs.scheduler.remind", lambda *_a: 1 / 0)
     assert runner.invoke(cli, ["scheduler", "--once", "--db", db]).exit_code == 1
     assert scheduler_lines(caplog, logging.ERROR) == ["reminders: failed: ZeroDivisionError: division by zero"]
+
+
+def test_only_picks_the_sweeps_a_process_runs(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    from workflow.cli import app as cli
+
+    caplog.set_level(logging.INFO)
+    db = str(app.engine.url.database)
+    runner = CliRunner(env={"RECTIFY_DATABASE_URL": None, "RECTIFY_SMTP_URL": None})
+    assert runner.invoke(cli, ["scheduler", "--once", "--only", "delivery", "--db", db]).exit_code == 0
+    assert [m.split(":")[0] for m in scheduler_lines(caplog)] == ["delivery"]
+    assert count(app, "history", "event = 'overdue'") == 0  # the overdue sweep did not run
+    wrong = rectify(Path(db).parent, "scheduler", "--once", "--only", "overdeu", "--db", db, ok=False)
+    assert (wrong.returncode, wrong.stdout) == (2, "")
+    assert wrong.stderr.strip() == "error: --only: no sweep named 'overdeu' (choose from overdue, reminders, delivery)"
 
 
 def test_rectify_scheduler_runs_until_sigterm(app: App, tmp_path: Path) -> None:
