@@ -10,24 +10,23 @@ Ledger    --measures measures x --per-measure history records each (default 100,
           owner, due, version, head, evidence_count). The rows are written in time order, as a
           ledger fills up while many measures progress at once: all create records first (the
           import), then one day at a time, each measure moving at its own pace (at most one record
-          per measure per day), so one measure's rows are spread over the whole table.
+          per measure per day), so one measure's rows are spread over the whole table. The evidence
+          table stays empty: the service's evidence SELECT runs (the records name evidence hashes) and
+          finds nothing, so reading real evidence rows (~60 a measure here) is not counted.
           The schema comes from the real migrations (`storage.migrate.upgrade`); the rows are bulk
           loaded straight through the driver (executemany on SQLite, COPY … FREEZE on PostgreSQL),
           one pass that feeds every backend at once. The load is timed apart and not counted.
-service   one measure's history through the service layer, timed around exactly this code:
-              with app.uow(read_only=True) as uow:              # Session, pool checkout (PostgreSQL: pre-ping), BEGIN
-                  row = uow.measures.row(code)                  # the measure by code (an ORM row)
-                  rows = uow.history.query(HistoryFilter(measure_id=row.id))  # [(HistoryRow, code)], oldest first
-                                                                # … then ROLLBACK, pool return
-          i.e. both SELECTs, the ORM objects of the measure and of every history row (JSON and UTC
-          time decoding included) and the unit of work around them. `rectify history MEASURE` makes
-          the same two reads, but in two read-only units of work (workflow.history_export.history_rows,
-          with HistoryFilter(measure_ids={id}), i.e. `IN (?)`) and then reads the measure's evidence
-          notes (uow.evidence.of); that adds a little and is not timed here. Printing is not timed.
-floor     the same two SELECTs (the SQL text the service's statements compile to; checked against what
-          the service sends) through the driver (stdlib `sqlite3`, `psycopg`) on an open connection, a
-          fresh cursor per lookup, fetchone + fetchall, autocommit (no BEGIN/ROLLBACK), plain tuples
-          (sqlite3 returns the JSON and time columns as text; psycopg decodes them, as it always does).
+service   one measure's history through the service layer, timed around exactly this call:
+              rows, notes = workflow.history_export.history_rows(app, HistoryQuery(measure=code))
+          which is what `rectify history CODE` and the API's history endpoints call: one read-only unit
+          of work (Session, pool checkout; SQLite: BEGIN … ROLLBACK; PostgreSQL: autocommit), the measure
+          joined to its history by code in one SELECT (HistoryRepository.of_measure: plain rows decoded
+          into HistoryEntry tuples, JSON and UTC times included), then the evidence notes of the records
+          that name evidence (HistoryRepository.evidence). Printing is not timed.
+floor     the SQL the service sends (captured from the engine and checked again before timing), through the
+          driver (stdlib `sqlite3`, `psycopg`) on an open connection, a fresh cursor per lookup, 2 x fetchall,
+          autocommit, plain tuples (sqlite3 returns the JSON and time columns as text; psycopg the JSON as
+          text, since the service's SQL casts it, and times as datetimes).
 Lookups   --lookups random measures per layer (default 1000) after --warmup untimed ones (default 200),
           each measure looked up once per layer and the layers on disjoint measures (so neither warms
           the other's pages), in alternating blocks of 100, on one loaded database per backend, which
@@ -35,16 +34,20 @@ Lookups   --lookups random measures per layer (default 1000) after --warmup unti
           p50/p95/p99/max of the wall time per layer and the service/floor ratio, at every size;
           beside them the lookup's CPU time in this process and how many lookups were preempted (an
           involuntary context switch) or ran a full gc collection, to tell the code's cost from the
-          machine's other load.
+          machine's other load. gc.freeze() before the timed lookups, as a server would do once started
+          (--no-freeze: without).
 
-SQLite: WAL, the app's own engine (`storage.engine.make_engine`: a deferred BEGIN for read-only
-units of work), the page cache at its default; PostgreSQL with the server's settings.
+The app's own engine (`storage.engine.make_engine`): SQLite in WAL with a deferred BEGIN for read-only
+units of work and its page cache at the default; PostgreSQL with the server's settings, read-only units of
+work in autocommit, a pooled connection pinged only after it sat idle (never here: the lookups run back to
+back). --keep DIR keeps the built ledgers and reuses them next time (a 10M ledger takes minutes to build).
 
     .venv/bin/python bench/history_lookup.py                     # 100k, 1M, 10M rows on sqlite + postgres (~5-7 min)
     .venv/bin/python bench/history_lookup.py --backend sqlite --sizes 100000,1000000
     .venv/bin/python bench/history_lookup.py --skip-postgres-if-down
     .venv/bin/python bench/history_lookup.py --measures 10000 --per-measure 1000 --sizes 10000000
     .venv/bin/python bench/history_lookup.py --sizes 10000000 --profile /tmp/lookup.prof   # /tmp/lookup.sqlite.prof, …
+    .venv/bin/python bench/history_lookup.py --sizes 10000000 --keep /var/tmp/ledgers     # build once, rerun in ~1 min
 """
 
 from __future__ import annotations
@@ -80,21 +83,19 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
-from sqlmodel import col, select  # noqa: E402
 
 from states.chain import GENESIS  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.blobs import EvidenceStore  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
-from storage.repositories import HistoryFilter  # noqa: E402
-from storage.tables import HistoryRow, MeasureRow  # noqa: E402
 from workflow import audit  # noqa: E402
 from workflow.app import App  # noqa: E402
+from workflow.history_export import HistoryQuery, history_rows  # noqa: E402
 
 
-def _overdue() -> Any:
-    """bench/overdue.py as a module: its ledger's small tables and problem tree, pg_admin, load()."""
-    spec = importlib.util.spec_from_file_location("bench_overdue", HERE / "overdue.py")
+def _bench_module(name: str, as_name: str) -> Any:
+    """bench/<name>.py as the module `as_name` (bench/ itself stays off sys.path)."""
+    spec = importlib.util.spec_from_file_location(as_name, HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # its dataclasses look their module up
@@ -102,7 +103,8 @@ def _overdue() -> Any:
     return mod
 
 
-overdue = _overdue()
+common = _bench_module("common", "common")  # pg_admin; overdue.py imports it by this name
+overdue = _bench_module("overdue", "bench_overdue")  # its ledger's small tables and problem tree, load()
 
 PG_SERVER = "postgresql://postgres@127.0.0.1"  # --pg-url; the script creates and drops <server>/<fresh db>
 TARGET_MS = 2.0  # one measure's history among 10,000,000 rows, p99
@@ -113,6 +115,8 @@ PER_PROBLEM, PER_HEADING = overdue.PER_PROBLEM, overdue.PER_HEADING
 RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 CHUNK = 50_000  # rows per executemany / COPY write
 BLOCK = 100  # lookups per layer before the other layer's turn
+LEDGER_VERSION = 1  # --keep: bump when the generated ledger changes, so that kept ones are built anew
+KEPT = "rectify bench ledger, loaded to the end"  # --keep: the PostgreSQL database's comment once complete
 
 # ---------------------------------------------------------------------------------------------
 # the ledger's history, as rows
@@ -531,56 +535,57 @@ def bulk_load(lay: Layout, sinks: list[Sink], say: Callable[[str], None]) -> Loa
 # the lookups
 
 
-def service_statements() -> tuple[Any, Any]:
-    """The two statements the service runs, built the way the repositories build them."""
-    by_code = select(MeasureRow).where(col(MeasureRow.code) == "B-1.1.1")  # MeasureRepository.row (a code)
-    history = (select(HistoryRow, MeasureRow.code)  # HistoryRepository.query(HistoryFilter(measure_id=…))
-               .join(MeasureRow, col(MeasureRow.id) == HistoryRow.measure_id)
-               .where(HistoryRow.measure_id == 1)
-               .order_by(col(HistoryRow.at), col(HistoryRow.measure_id), col(HistoryRow.seq)))
-    return by_code, history
+def service_lookup(app: App, code: str) -> list[tuple[Any, str]]:
+    """What is timed for the service: one measure's history as `rectify history CODE` and the API read it
+    (`workflow.history_export.history_rows`: the measure, its history entries, its evidence notes)."""
+    rows, _notes = history_rows(app, HistoryQuery(measure=code))
+    return rows
 
 
-def service_lookup(app: App, code: str) -> tuple[list[tuple[HistoryRow, str]], float, float, float]:
-    """What is timed for the service, with split times: (rows, open + measure, history query, close)."""
-    t0 = time.perf_counter()
-    with app.uow(read_only=True) as uow:
-        row = uow.measures.row(code)
-        t1 = time.perf_counter()
-        rows = uow.history.query(HistoryFilter(measure_id=row.id))
-        t2 = time.perf_counter()
-    t3 = time.perf_counter()
-    return rows, t1 - t0, t2 - t1, t3 - t2
+def statements_sent(app: App, code: str) -> list[tuple[str, Any]]:
+    """The SQL and parameters the service sends for one lookup (transaction control and pings aside)."""
+    seen: list[tuple[str, Any]] = []
+
+    def hook(_conn: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        seen.append((statement, parameters))
+
+    sqlalchemy.event.listen(app.engine, "before_cursor_execute", hook)
+    try:
+        service_lookup(app, code)
+    finally:
+        sqlalchemy.event.remove(app.engine, "before_cursor_execute", hook)
+    return [(s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT") and s.strip().upper() != "SELECT 1"]
 
 
 class Floor:
-    """The same two SELECTs through the driver: an open connection, a fresh cursor per lookup."""
+    """The SQL the service sends, through the driver: an open connection, autocommit, a fresh cursor per lookup.
 
-    def __init__(self, engine: Any):
-        by_code, history = service_statements()
-        self.sql: list[str] = []
-        self.keys: list[str | None] = []
-        for stmt in (by_code, history):
-            compiled = stmt.compile(dialect=engine.dialect)
-            self.sql.append(str(compiled))
-            self.keys.append(None if compiled.positional else next(iter(compiled.params)))
+    The service's two SELECTs take one value each: the first the measure's code (it returns the history,
+    measure_id in its second column), the second that measure's id (its evidence).
+    """
 
-    def args(self, i: int, value: Any) -> Any:
+    conn: Any
+
+    def __init__(self, sent: list[tuple[str, Any]]):
+        if len(sent) != 2 or any(len(p) != 1 for _, p in sent):
+            raise SystemExit(f"expected 2 SELECTs of one parameter each from the service, got {sent!r}")
+        self.sql = [s for s, _ in sent]
+        self.keys = [next(iter(p)) if isinstance(p, dict) else None for _, p in sent]  # psycopg: named
+
+    def bind(self, i: int, value: Any) -> Any:
         key = self.keys[i]
         return (value,) if key is None else {key: value}
 
     def lookup(self, code: str) -> list[tuple[Any, ...]]:
         cur = self.conn.cursor()
-        cur.execute(self.sql[0], self.args(0, code))
-        mid = cur.fetchone()[0]
-        cur.execute(self.sql[1], self.args(1, mid))
+        cur.execute(self.sql[0], self.bind(0, code))
         rows: list[tuple[Any, ...]] = cur.fetchall()
+        cur.execute(self.sql[1], self.bind(1, rows[0][1]))
+        cur.fetchall()
         cur.close()
         return rows
 
-    conn: Any
-
-    def plan(self, mid: int) -> str:
+    def plan(self, code: str) -> str:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -588,24 +593,24 @@ class Floor:
 
 
 class SqliteFloor(Floor):
-    def __init__(self, engine: Any, path: str):
-        super().__init__(engine)
+    def __init__(self, sent: list[tuple[str, Any]], path: str):
+        super().__init__(sent)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # autocommit
         self.conn.execute("PRAGMA journal_mode=WAL")
 
-    def plan(self, mid: int) -> str:
-        return "; ".join(r[-1] for r in self.conn.execute("EXPLAIN QUERY PLAN " + self.sql[1], self.args(1, mid)))
+    def plan(self, code: str) -> str:
+        return "; ".join(r[-1] for r in self.conn.execute("EXPLAIN QUERY PLAN " + self.sql[0], self.bind(0, code)))
 
 
 class PostgresFloor(Floor):
-    def __init__(self, engine: Any, url: str):
+    def __init__(self, sent: list[tuple[str, Any]], url: str):
         import psycopg
 
-        super().__init__(engine)
-        self.conn = psycopg.connect(url, autocommit=True)
+        super().__init__(sent)
+        self.conn = psycopg.connect(url, autocommit=True, options="-c timezone=UTC")  # as the app's engine sets it
 
-    def plan(self, mid: int) -> str:
-        rows = self.conn.execute("EXPLAIN " + self.sql[1], self.args(1, mid)).fetchall()
+    def plan(self, code: str) -> str:
+        rows = self.conn.execute("EXPLAIN " + self.sql[0], self.bind(0, code)).fetchall()
         return " | ".join(r[0].strip() for r in rows if "Scan" in r[0] or "Sort" in r[0] or "Loop" in r[0]
                           or "Join" in r[0])
 
@@ -630,7 +635,6 @@ class Result:
     per_measure: int
     svc: Samples = None  # type: ignore[assignment]
     floor: Samples = None  # type: ignore[assignment]
-    parts: dict[str, float] = field(default_factory=dict)  # service p50 split, ms
     plan: str = ""
     checked: str = ""
     load: str = ""
@@ -694,30 +698,15 @@ def pick_codes(lay: Layout, n: int, rnd: random.Random) -> list[str]:
     return [lay.code(i) for i in ids]
 
 
-def statements_seen(app: App, code: str) -> list[str]:
-    """The SQL the service sends for one lookup (BEGIN, pings and ROLLBACK aside)."""
-    seen: list[str] = []
-
-    def hook(_conn: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        seen.append(statement)
-
-    sqlalchemy.event.listen(app.engine, "before_cursor_execute", hook)
-    try:
-        service_lookup(app, code)
-    finally:
-        sqlalchemy.event.remove(app.engine, "before_cursor_execute", hook)
-    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and s.strip().upper() != "SELECT 1"]
-
-
 def check(app: App, floor: Floor, lay: Layout, rnd: random.Random) -> str:
-    """Untimed: the floor runs what the service runs and gets the same rows; a sample of chains hold and
-    replay to their measure rows (`workflow.audit.verify_measures`); the row count is what was loaded."""
-    sent = statements_seen(app, lay.code(0))
+    """Untimed: the service keeps sending the floor's SQL, and both get the same rows; a sample of chains hold
+    and replay to their measure rows (`workflow.audit.verify_measures`); the row count is what was loaded."""
+    sent = [s for s, _ in statements_sent(app, lay.code(lay.measures - 1))]
     if sent != floor.sql:
         raise SystemExit(f"the service sent {sent!r}, the floor runs {floor.sql!r}")
     sample = sorted({0, lay.measures - 1, *rnd.sample(range(lay.measures), min(lay.measures, 30))})
     for i in sample[:8]:
-        svc, *_ = service_lookup(app, lay.code(i))
+        svc = service_lookup(app, lay.code(i))
         raw = floor.lookup(lay.code(i))
         if [(h.id, h.seq, h.hash) for h, _ in svc] != [(r[0], r[2], r[14]) for r in raw]:
             raise SystemExit(f"service and floor disagree on measure {lay.code(i)}")
@@ -780,11 +769,12 @@ def run_lookups(backend: str, url: str, path: str, lay: Layout, args: argparse.N
     res = Result(backend, lay.rows, lay.measures, lay.per_measure)
     engine = make_engine(url)
     app = App(engine=engine, evidence=EvidenceStore(Path(tmp) / "ev"))
-    floor: Floor = SqliteFloor(engine, path) if backend == "sqlite" else PostgresFloor(engine, url)
+    sent = statements_sent(app, lay.code(0))
+    floor: Floor = SqliteFloor(sent, path) if backend == "sqlite" else PostgresFloor(sent, url)
     try:
         rnd = random.Random(f"{args.seed}-{lay.rows}")
         res.checked = check(app, floor, lay, rnd)
-        res.plan = floor.plan(1)
+        res.plan = floor.plan(lay.code(0))
         codes = pick_codes(lay, 2 * (args.warmup + args.lookups), rnd)
         w, n = args.warmup, args.lookups
         warm_svc, warm_floor = codes[:w], codes[w:2 * w]
@@ -794,27 +784,27 @@ def run_lookups(backend: str, url: str, path: str, lay: Layout, args: argparse.N
         for c in warm_floor:
             floor.lookup(c)
         gc.collect()
+        if args.freeze:
+            # what a long-running server would do once it has started: the objects alive now (modules,
+            # the engine, the app) move out of the collector's sight, so a full collection stays cheap
+            gc.freeze()
         full = FullCollections()
         svc, flo = Samples(full), Samples(full)
-        parts: list[tuple[float, float, float]] = []
         per = lay.per_measure
         gc.callbacks.append(full)
         try:
             for b in range(0, n, BLOCK):
                 for c in svc_codes[b:b + BLOCK]:
-                    rows, *split = svc.time(service_lookup, app, c)
-                    parts.append((split[0], split[1], split[2]))
-                    if len(rows) != per:
+                    if len(rows := svc.time(service_lookup, app, c)) != per:
                         raise SystemExit(f"{c}: {len(rows)} history rows, expected {per}")
                 for c in floor_codes[b:b + BLOCK]:
                     if len(raw := flo.time(floor.lookup, c)) != per:
                         raise SystemExit(f"{c}: {len(raw)} history rows (floor), expected {per}")
         finally:
             gc.callbacks.remove(full)
+            gc.unfreeze()
         res.svc, res.floor = svc, flo
         res.gc = full.line()
-        res.parts = {k: 1000 * sorted(p[i] for p in parts)[len(parts) // 2]
-                     for i, k in enumerate(("open+measure", "history", "close"))}
         if profile is not None:  # extra lookups under the profiler (not the timed ones)
             profile.enable()
             for c in pick_codes(lay, args.lookups, rnd):
@@ -844,7 +834,7 @@ def machine(args: argparse.Namespace, want_pg: bool) -> bool:
         try:
             import psycopg
 
-            with overdue.pg_admin(args.pg_url) as c:
+            with common.pg_admin(args.pg_url) as c:
                 ver = c.execute("SHOW server_version").fetchone()[0]
                 sb = c.execute("SHOW shared_buffers").fetchone()[0]
             print(f"postgres: {ver} at {args.pg_url} (shared_buffers={sb}), psycopg {psycopg.__version__}")
@@ -852,6 +842,27 @@ def machine(args: argparse.Namespace, want_pg: bool) -> bool:
         except Exception as e:  # noqa: BLE001
             print(f"postgres: not reachable at {args.pg_url} ({type(e).__name__}: {str(e).strip()[:120]})")
     return pg_up
+
+
+def kept(backend: str, path: str, server: str, db: str) -> bool:
+    """Whether --keep left a complete ledger here (loaded to the end, at the newest schema revision)."""
+    if backend == "sqlite":
+        if not (os.path.exists(path) and os.path.exists(path + ".complete")):
+            return False
+        url = path
+    else:
+        with common.pg_admin(server) as admin:
+            got = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                                (db,)).fetchone()
+        if not got or got[0] != KEPT:
+            return False
+        url = f"{server}/{db}"
+    engine = make_engine(url)
+    try:
+        current, head = migrate.status(engine)
+    finally:
+        engine.dispose()
+    return current == head
 
 
 def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: float,
@@ -862,21 +873,40 @@ def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: 
         print(f"  [{time.perf_counter() - started:6.1f} s] {lay.rows:>11,} rows: {msg}", flush=True)
 
     tmp = tempfile.mkdtemp(prefix="rectify-bench-history-", dir=args.tmpdir)
-    path = os.path.join(tmp, "ledger.db")
-    db = f"rectify_bench_history_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    if args.keep:  # named by the layout, reused by the next run with the same one
+        db = f"rectify_bench_history_{lay.measures}x{lay.per_measure}_s{lay.seed}_v{LEDGER_VERSION}"
+        path = os.path.join(args.keep, db + ".db")
+    else:
+        db = f"rectify_bench_history_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        path = os.path.join(tmp, "ledger.db")
     pg_url = f"{args.pg_url}/{db}"
-    made_pg = False
+    drop_pg = False
     try:
         sinks: list[Sink] = []
-        if "sqlite" in backends:
+        reused = [b for b in backends if args.keep and kept(b, path, args.pg_url, db)]
+        if "sqlite" in backends and "sqlite" not in reused:
+            for f in (path, path + "-wal", path + "-shm", path + ".complete"):
+                if os.path.exists(f):
+                    os.remove(f)
             sinks.append(SqliteSink(path, lay))
-        if "postgres" in backends:
-            with overdue.pg_admin(args.pg_url) as admin:
+        if "postgres" in backends and "postgres" not in reused:
+            with common.pg_admin(args.pg_url) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 admin.execute(f'CREATE DATABASE "{db}"')
-            made_pg = True
+            drop_pg = not args.keep
             sinks.append(PostgresSink(pg_url, lay))
-        loaded = bulk_load(lay, sinks, say)
-        say(loaded.line())
+        load = f"reused the ledger --keep left in {args.keep} ({' + '.join(reused)})" if reused else ""
+        if sinks:
+            loaded = bulk_load(lay, sinks, say)
+            load = "; ".join(x for x in (loaded.line(), load) if x)
+            if args.keep:
+                for sink in sinks:
+                    if sink.name == "sqlite":
+                        Path(path + ".complete").write_text(loaded.line() + "\n")
+                    else:
+                        with common.pg_admin(args.pg_url) as admin:
+                            admin.execute(f"COMMENT ON DATABASE \"{db}\" IS '{KEPT}'")
+        say(load)
         del sinks
         gc.collect()
         out = []
@@ -887,23 +917,24 @@ def run_size(rows: int, backends: list[str], args: argparse.Namespace, started: 
             r = run_lookups(backend, path if backend == "sqlite" else pg_url, path, lay, args, tmp, say,
                             profile.setdefault(backend, cProfile.Profile())
                             if profile is not None and rows == max(args.sizes) else None)
-            r.load = loaded.line()
+            r.load = load
             say(f"{backend}: service p50 {r.svc['p50']:.2f} / p99 {r.svc['p99']:.2f} ms, floor p50 "
                 f"{r.floor['p50']:.2f} / p99 {r.floor['p99']:.2f} ms; {r.gc}; {overdue.load()}")
             say(f"{backend}: plan: {r.plan}; {r.checked}")
             out.append(r)
         return out
     finally:
-        if made_pg:
-            with overdue.pg_admin(args.pg_url) as admin:
+        if drop_pg:
+            with common.pg_admin(args.pg_url) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def table(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\nms per lookup of one measure's {args.per_measure} history rows ({args.lookups} random measures per "
-          f"layer after {args.warmup} untimed). service = read-only unit of work: measure by code + "
-          "history.query(HistoryFilter(measure_id)), ORM rows; floor = the same 2 SELECTs, raw driver.")
+          f"layer after {args.warmup} untimed). service = workflow.history_export.history_rows(HistoryQuery("
+          "measure=code)): one read-only unit of work, the measure's history by code (decoded), its evidence "
+          "notes; floor = the same 2 SELECTs, raw driver.")
     print("wall time counts; cpu = this process's CPU time for the lookup (PostgreSQL: the client side only); "
           "preempted = lookups during which another process took the CPU; gc = lookups that ran a full collection")
     head = (f"{'backend':<9} {'history rows':>12} {'layer':<8} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>7} "
@@ -917,9 +948,10 @@ def table(results: list[Result], args: argparse.Namespace) -> None:
             print(f"{r.backend:<9} {r.rows:>12,} {layer:<8} {d['p50']:>6.2f} {d['p95']:>6.2f} {d['p99']:>6.2f} "
                   f"{d['max']:>7.2f} {d.cpu_ms('p50'):>7.2f} {d.cpu_ms('p99'):>7.2f} {d.preempted:>9} "
                   f"{d.collected:>3}  {ratio}")
-    print("\nservice p50 split, ms (open unit of work + measure by code | history query + ORM rows | close):")
+    frozen = "after gc.freeze()" if args.freeze else "no gc.freeze()"
+    print(f"\nfull gc collections during the timed lookups ({frozen}):")
     for r in results:
-        print(f"  {r.backend:<9} {r.rows:>12,}: " + " | ".join(f"{v:.2f}" for v in r.parts.values()) + f"; {r.gc}")
+        print(f"  {r.backend:<9} {r.rows:>12,}: {r.gc}")
     print()
     top = max(r.rows for r in results)
     for r in results:
@@ -946,6 +978,11 @@ def main() -> None:
                     help="warm (default): read each database into the OS page cache before its lookups, as on a "
                          "server that holds its ledger in RAM; asis: whatever the bulk load left there")
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep the built ledgers (SQLite files in DIR, PostgreSQL databases named by the layout) and "
+                         "reuse them on the next run with the same layout and schema, instead of dropping them")
+    ap.add_argument("--no-freeze", dest="freeze", action="store_false",
+                    help="no gc.freeze() before the timed lookups (default: freeze, as a server would once started)")
     ap.add_argument("--tmpdir", default=None, help="where the SQLite files go (default: the system temp dir)")
     ap.add_argument("--profile", metavar="FILE",
                     help="cProfile --lookups extra service lookups at the largest size into FILE, one file per "
@@ -965,6 +1002,8 @@ def main() -> None:
     if args.lookups < 1 or args.warmup < 0:
         ap.error("--lookups must be positive, --warmup not negative")
 
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     _check_pools()
     # a plain kill still drops the scratch databases and files (the finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

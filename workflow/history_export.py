@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from states.errors import NotFound
 from states.model import Event, Role, State
-from storage.repositories import HistoryFilter
+from storage.repositories import HistoryEntry, HistoryFilter
+from storage.uow import UnitOfWork
 
 from .app import App
 from .excel import Column, Sheet, write_xlsx
@@ -22,6 +23,7 @@ from .ledger import LedgerFilter, ledger
 
 HISTORY_KEYS = ("measure", "seq", "event", "from", "to", "actor", "role", "at", "reason", "evidence", "request_id",
                 "data", "hash", "prev_hash")
+Notes = dict[tuple[int, int], list[str]]  # (measure id, seq) → the evidence named there
 REFUSED_KEYS = ("at", "actor", "event", "measure", "outcome", "message", "request_id")
 
 
@@ -40,30 +42,49 @@ class HistoryQuery:
     until: datetime | None = None  # UTC, exclusive
 
 
+def _in_tree(app: App, q: HistoryQuery) -> dict[int, str] | None:
+    """The measures (id → code) under the problem and inspection filters; None: no such filter."""
+    if q.problem or q.inspection:
+        return {r.id: r.code for r in ledger(app, LedgerFilter(problem=q.problem, inspection=q.inspection))}
+    return None
+
+
+def _narrow(uow: UnitOfWork, q: HistoryQuery, chosen: dict[int, str] | None) -> dict[int, str] | None:
+    """`chosen` narrowed to the measure filter (NotFound if there is no such measure); None: no filter at all."""
+    if not q.measure:
+        return chosen
+    row = uow.measures.find(q.measure)
+    return {row.id: row.code} if chosen is None or row.id in chosen else {}
+
+
 def _measures(app: App, q: HistoryQuery) -> dict[int, str] | None:
     """The measures (id → code) that the measure, problem and inspection filters leave; None: no such filter."""
-    chosen: dict[int, str] | None = None
-    if q.problem or q.inspection:
-        chosen = {r.id: r.code for r in ledger(app, LedgerFilter(problem=q.problem, inspection=q.inspection))}
-    if q.measure:
-        with app.uow(read_only=True) as uow:
-            row = uow.measures.row(q.measure)
-        assert row.id is not None
-        chosen = {row.id: row.code} if chosen is None or row.id in chosen else {}
-    return chosen
-
-
-def history_rows(app: App, q: HistoryQuery) -> tuple[list[tuple[Any, str]], dict[tuple[int, int], list[str]]]:
-    """The matching history rows with their measure codes, oldest first, and the evidence named at each."""
-    chosen = _measures(app, q)
+    chosen = _in_tree(app, q)
+    if not q.measure:
+        return chosen
     with app.uow(read_only=True) as uow:
-        rows = uow.history.query(HistoryFilter(
-            measure_ids=None if chosen is None else set(chosen), unit=q.unit, actor=q.actor, role=q.role,
-            events=q.events, since=q.since, until=q.until))
-        notes: dict[tuple[int, int], list[str]] = {}
-        for mid in {h.measure_id for h, _ in rows}:
-            for e in uow.evidence.of(mid):
-                notes.setdefault((mid, e.seq), []).append(e.note if e.kind == "note" else f"📎{e.name}")
+        return _narrow(uow, q, chosen)
+
+
+def history_rows(app: App, q: HistoryQuery) -> tuple[list[tuple[HistoryEntry, str]], Notes]:
+    """The matching history entries with their measure codes, oldest first (one measure's in chain order),
+    and the evidence named at each."""
+    chosen = _in_tree(app, q)
+    # one unit of work for the measure, its history and its evidence: one measure's history is the
+    # common lookup (a measure's page, `rectify history CODE`), and each unit of work costs a pool
+    # checkout; by code, the measure and its history come in one statement
+    with app.uow(read_only=True) as uow:
+        if q.measure and q == HistoryQuery(measure=q.measure):
+            rows = uow.history.of_measure(q.measure)
+        else:
+            chosen = _narrow(uow, q, chosen)
+            rows = uow.history.query(HistoryFilter(
+                measure_ids=None if chosen is None else set(chosen), unit=q.unit, actor=q.actor, role=q.role,
+                events=q.events, since=q.since, until=q.until))
+        notes: Notes = {}
+        # evidence items are stored with the record that names their hashes: no hashes, nothing to read
+        for e in uow.history.evidence({h.measure_id for h, _ in rows if h.evidence}):
+            notes.setdefault((e.measure_id, e.seq), []).append(e.note if e.kind == "note" else f"📎{e.name}")
     return rows, notes
 
 

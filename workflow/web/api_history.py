@@ -86,7 +86,7 @@ def search(
     narrowed = not access.oversees(who)
     if narrowed and q.measure:
         with app.uow(read_only=True) as uow:
-            row = uow.measures.row(q.measure)
+            row = uow.measures.find(q.measure)
         access.ensure_inside(app, who, "read_history", row.code, row.owner, row.verifier, row.leader)
     rows, notes = history_rows(app, q)
     if narrowed:

@@ -96,7 +96,7 @@ def get_measure(ref: str, app: AppDep, actor: ActorDep) -> JSONResponse:
 def measure_history(ref: str, app: AppDep, actor: ActorDep) -> list[HistoryItem]:
     """The measure's history, oldest first: for its owner, verifier and leader, and leaders, auditors, admins."""
     with app.uow(read_only=True) as uow:
-        row = uow.measures.row(ref)
+        row = uow.measures.find(ref)
     access.ensure_inside(app, actor, "read_history", row.code, row.owner, row.verifier, row.leader)
     from ..history_export import HistoryQuery, history_rows
 
