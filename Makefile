@@ -38,7 +38,7 @@ bench: $(STAMP) ## every benchmark against its floor; the results table goes to 
 	mkdir -p bench/results && rm -f bench/results/*.json
 	$(BIN)/python bench/transition_rate.py --skip-postgres-if-down --json bench/results/transition_rate.json
 	$(BIN)/python bench/overdue.py --skip-postgres-if-down --json bench/results/overdue.json
-	$(BIN)/python bench/history_lookup.py --skip-postgres-if-down
+	$(BIN)/python bench/history_lookup.py --skip-postgres-if-down --json bench/results/history_lookup.json
 	$(BIN)/python bench/import_ledger.py --json bench/results/import_ledger.json
 	$(BIN)/python bench/drain.py --skip-postgres-if-down --json bench/results/drain.json
 	$(BIN)/python bench/ledger_http.py --backend all --skip-postgres-if-down --sizes 100,1000,10000,100000 \
