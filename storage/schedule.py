@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
@@ -91,6 +92,27 @@ _RECORD_FAILED = update(_R).where(_HELD).values(
 _ATTEMPT_INSERT = _A.insert()
 
 
+# statements a command's follow-up runs (in_round, cancel_reminders, schedule_checks), built once:
+# built per call, SQLAlchemy derived a cache key from each (a tenth of a transition's CPU)
+_ONE_IN_ROUND = _WITH_ROUND.where(_M.c.id == bindparam("measure_id"))
+_ROUNDS = core_select(_I.c.id, _I.c.timezone, _I.c.policy)
+_ADD_CHECK = {d.__name__.rsplit(".", 1)[-1]: d.insert(_C).on_conflict_do_nothing(
+    index_elements=["measure_id", "close_seq", "due_on"]) for d in (postgresql, sqlite)}
+
+
+@lru_cache(maxsize=32)
+def _cancel_statement(rules: tuple[str, ...] | None, deadline: bool, one_recipient: bool) -> Any:
+    """UPDATE that cancels a measure's pending reminders: of these rules, or the deadline warnings, or all."""
+    cond = [_R.c.measure_id == bindparam("of_measure"), _R.c.status == "pending"]
+    if rules is not None:
+        cond.append(_R.c.rule.in_(list(rules)))
+    if deadline:
+        cond.append(_R.c.rule.not_in(list(NOT_DEADLINE)))
+    if one_recipient:
+        cond.append(_R.c.recipient == bindparam("to_recipient"))
+    return update(_R).where(*cond).values(status="cancelled", cancelled_reason=bindparam("why_cancelled"))
+
+
 class ScheduleRepository:
     """Reads for the sweeps and the writes they make."""
 
@@ -140,15 +162,14 @@ class ScheduleRepository:
 
     def in_round(self, measure_id: int) -> InRound:
         """One measure with its round's time zone and policy."""
-        rows = self._in_rounds(self.session.connection().execute(_WITH_ROUND.where(_M.c.id == measure_id)))
+        rows = self._in_rounds(self.session.connection().execute(_ONE_IN_ROUND, {"measure_id": measure_id}))
         if not rows:
             raise NotFound("measure", measure_id)
         return rows[0]
 
     def _in_rounds(self, rows: Iterable[Any]) -> list[InRound]:
         """Measures from their rows, each with its round's time zone and policy (read once, a small table)."""
-        rounds = {r.id: (r.timezone, r.policy) for r in
-                  self.session.connection().execute(core_select(_I.c.id, _I.c.timezone, _I.c.policy))}
+        rounds = {r.id: (r.timezone, r.policy) for r in self.session.connection().execute(_ROUNDS)}
         out = []
         for (mid, code, title, unit, state, kind, owner, verifier, leader, due, version, head, evidence_count,
              overdue, rebounds, inspection_id) in rows:
@@ -203,14 +224,9 @@ class ScheduleRepository:
                          deadline: bool = False, recipient: str | None = None) -> None:
         """Cancel the measure's pending reminders: of these rules, or the deadline warnings, or all; to one
         recipient if given."""
-        cond = [_R.c.measure_id == measure_id, _R.c.status == "pending"]
-        if rules is not None:
-            cond.append(_R.c.rule.in_(list(rules)))
-        if deadline:
-            cond.append(_R.c.rule.not_in(list(NOT_DEADLINE)))
-        if recipient:
-            cond.append(_R.c.recipient == recipient)
-        self.session.connection().execute(update(_R).where(*cond).values(status="cancelled", cancelled_reason=why))
+        stmt = _cancel_statement(tuple(rules) if rules is not None else None, deadline, recipient is not None)
+        self.session.connection().execute(stmt, {"of_measure": measure_id, "why_cancelled": why,
+                                                 "to_recipient": recipient})
 
     def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
         """Claim up to `limit` reminders due for sending: pending ones, or ones whose lease ran out."""
@@ -258,8 +274,7 @@ class ScheduleRepository:
         if not dates:
             return
         conn = self.session.connection()
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(_C).on_conflict_do_nothing(index_elements=["measure_id", "close_seq", "due_on"]),
+        conn.execute(_ADD_CHECK[conn.dialect.name],
                      [{"measure_id": measure_id, "close_seq": close_seq, "due_on": d, "status": "pending",
                        "reason": ""} for d in dates])
 
