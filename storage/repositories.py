@@ -245,6 +245,7 @@ class HistoryFilter:
     since: datetime | None = None  # UTC, inclusive
     until: datetime | None = None  # UTC, exclusive
     limit: int | None = None
+    offset: int = 0  # skip this many of the matches (a page further on)
     measure_ids: Collection[int] | None = None  # only these measures (e.g. a problem's)
     unit: str | None = None  # only measures of this responsible unit (责任部门)
     role: str | None = None  # only what was done in this role
@@ -346,6 +347,28 @@ def _one_measure(f: HistoryFilter) -> int | None:
     return None
 
 
+def _filtered(stmt: Any, f: HistoryFilter) -> Any:
+    """`stmt` (over history joined to measure) narrowed by the filter's conditions."""
+    h, m = _HISTORY, _MEASURE
+    if f.measure_id is not None:
+        stmt = stmt.where(h.c.measure_id == f.measure_id)
+    if f.actor:
+        stmt = stmt.where(h.c.actor == f.actor)
+    if f.measure_ids is not None:
+        stmt = stmt.where(h.c.measure_id.in_(sorted(f.measure_ids)))
+    if f.unit:
+        stmt = stmt.where(m.c.unit == f.unit)
+    if f.role:
+        stmt = stmt.where(h.c.role == f.role)
+    if f.events:
+        stmt = stmt.where(h.c.event.in_(sorted(f.events)))
+    if f.since:
+        stmt = stmt.where(h.c.at >= _utc(f.since))
+    if f.until:
+        stmt = stmt.where(h.c.at < _utc(f.until))
+    return stmt
+
+
 class HistoryRepository:
     """The append-only history, read side."""
 
@@ -359,35 +382,28 @@ class HistoryRepository:
         Read as plain rows and decoded here, not as ORM objects: an auditor's lookup is read-only,
         and building an object per row cost more than the SQL itself.
         """
-        h, m = _HISTORY, _MEASURE
+        h = _HISTORY
         one = _one_measure(f)
         _autoflush(self.session)
         conn = self.session.connection()
-        narrowed = f.actor or f.unit or f.role or f.events or f.since or f.until or f.limit
+        narrowed = f.actor or f.unit or f.role or f.events or f.since or f.until or f.limit or f.offset
         # .all() below: one fetchall; iterating the result fetches row by row (a driver call per row)
         if one is not None and not narrowed and (f.measure_ids is None or one in f.measure_ids):
             return _entries(conn.execute(_ONE_MEASURES_HISTORY, {"measure_id": one}).all())
-        stmt = _HISTORY_READ
-        if f.measure_id is not None:
-            stmt = stmt.where(h.c.measure_id == f.measure_id)
-        if f.actor:
-            stmt = stmt.where(h.c.actor == f.actor)
-        if f.measure_ids is not None:
-            stmt = stmt.where(h.c.measure_id.in_(sorted(f.measure_ids)))
-        if f.unit:
-            stmt = stmt.where(m.c.unit == f.unit)
-        if f.role:
-            stmt = stmt.where(h.c.role == f.role)
-        if f.events:
-            stmt = stmt.where(h.c.event.in_(sorted(f.events)))
-        if f.since:
-            stmt = stmt.where(h.c.at >= _utc(f.since))
-        if f.until:
-            stmt = stmt.where(h.c.at < _utc(f.until))
+        stmt = _filtered(_HISTORY_READ, f)
         stmt = stmt.order_by(h.c.seq) if one is not None else stmt.order_by(h.c.at, h.c.measure_id, h.c.seq)
         if f.limit:
             stmt = stmt.limit(f.limit)
+        if f.offset:
+            stmt = stmt.offset(f.offset)
         return _entries(conn.execute(stmt).all())
+
+    def matching(self, f: HistoryFilter) -> int:
+        """How many history entries the filter leaves (its limit and offset aside): a page's total."""
+        _autoflush(self.session)
+        stmt = _filtered(core_select(func.count()).select_from(_HISTORY.join(_MEASURE, _MEASURE.c.id ==
+                                                                              _HISTORY.c.measure_id)), f)
+        return int(self.session.connection().execute(stmt).scalar_one())
 
     def of_measure(self, ref: str | int) -> list[tuple[HistoryEntry, str]]:
         """One measure's history (by code or number) with its code, in chain order; NotFound if no such measure.

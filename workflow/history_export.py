@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +86,31 @@ def history_rows(app: App, q: HistoryQuery) -> tuple[list[tuple[HistoryEntry, st
         for e in uow.history.evidence({h.measure_id for h, _ in rows if h.evidence}):
             notes.setdefault((e.measure_id, e.seq), []).append(e.note if e.kind == "note" else f"📎{e.name}")
     return rows, notes
+
+
+def history_page(app: App, q: HistoryQuery, limit: int, offset: int = 0, only: set[int] | None = None
+                 ) -> tuple[int, list[tuple[HistoryEntry, str]], Notes]:
+    """One page of the matching history (oldest first), how many match in all, and the page's evidence.
+
+    The page is cut by the database (LIMIT/OFFSET, and a count), so a search over millions of records
+    reads one page of them; `only` keeps the measures a person may see.
+    """
+    chosen = _in_tree(app, q)
+    with app.uow(read_only=True) as uow:
+        chosen = _narrow(uow, q, chosen)
+        if only is not None:
+            chosen = {i: c for i, c in (chosen or {}).items() if i in only} if chosen is not None else \
+                {i: "" for i in only}
+        f = HistoryFilter(measure_ids=None if chosen is None else set(chosen), unit=q.unit, actor=q.actor,
+                          role=q.role, events=q.events, since=q.since, until=q.until)
+        total = uow.history.matching(f)
+        rows = uow.history.query(replace(f, limit=limit, offset=offset)) if offset < total else []
+        notes: Notes = {}
+        named = {(h.measure_id, h.seq) for h, _ in rows if h.evidence}
+        for e in uow.history.evidence({m for m, _ in named}):
+            if (e.measure_id, e.seq) in named:
+                notes.setdefault((e.measure_id, e.seq), []).append(e.note if e.kind == "note" else f"📎{e.name}")
+    return total, rows, notes
 
 
 def refused_rows(app: App, q: HistoryQuery) -> list[Any]:

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from workflow.app import App
-from workflow.history_export import HistoryQuery, export_history, history_rows, refused_rows
+from workflow.history_export import HistoryQuery, export_history, history_page, history_rows, refused_rows
 
 from ..support import history_rows as db_history
 
@@ -92,3 +92,21 @@ def test_the_cli_history_takes_the_new_filters_and_formats(worked_app: App, tmp_
                                                                                         "deputy")]
     proc = rectify(tmp_path, "history", "--db", db, "--format", "xlsx", ok=False)
     assert proc.returncode != 0 and "an Excel workbook needs a file" in proc.stderr
+
+
+def test_a_page_of_the_history_is_cut_by_the_database_with_the_right_total(worked_app: App) -> None:
+    everything, _ = history_rows(worked_app, HistoryQuery())
+    keys = [(code, h.seq) for h, code in everything]
+    seen: list[tuple[str, int]] = []
+    for offset in range(0, len(keys) + 2, 2):
+        total, page, _ = history_page(worked_app, HistoryQuery(), limit=2, offset=offset)
+        assert total == len(keys)
+        seen += [(code, h.seq) for h, code in page]
+    assert seen == keys  # the pages, in order, are the whole history once
+    # `only`: the measures a person holds; the total counts just those
+    bob = {h.measure_id for h, code in everything if code == "b1-2.1.1"}
+    total, page, notes = history_page(worked_app, HistoryQuery(), limit=100, only=bob)
+    assert total == len(page) == sum(1 for _, code in everything if code == "b1-2.1.1")
+    assert {code for _, code in page} == {"b1-2.1.1"}
+    assert any(notes.values())  # b1-2.1.1 has a note and a file as evidence
+    assert history_page(worked_app, HistoryQuery(), limit=10, only=set()) == (0, [], {})

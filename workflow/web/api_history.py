@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from states.errors import InvalidInput
 from states.model import Event, Role
 
-from ..history_export import HistoryQuery, history_item, history_rows, refused_item, refused_rows
+from ..history_export import HistoryQuery, history_item, history_page, refused_item, refused_rows
 from . import access
 from .deps import ActorDep, AppDep
 from .schemas import ERRORS, HistoryItem, HistoryPage, RefusedItem, RefusedPage
@@ -88,13 +88,9 @@ def search(
         with app.uow(read_only=True) as uow:
             row = uow.measures.find(q.measure)
         access.ensure_inside(app, who, "read_history", row.code, row.owner, row.verifier, row.leader)
-    rows, notes = history_rows(app, q)
-    if narrowed:
-        mine = access.held(app, who)
-        rows = [(h, code) for h, code in rows if h.measure_id in mine]
-    page = rows[offset:offset + limit]
-    return HistoryPage(total=len(rows), limit=limit, offset=offset,
-                       next_offset=offset + len(page) if page and offset + len(page) < len(rows) else None,
+    total, page, notes = history_page(app, q, limit, offset, set(access.held(app, who)) if narrowed else None)
+    return HistoryPage(total=total, limit=limit, offset=offset,
+                       next_offset=offset + len(page) if page and offset + len(page) < total else None,
                        narrowed=narrowed, items=history_items(page, notes))
 
 
