@@ -9,13 +9,13 @@ from sqlmodel import Session
 
 from .credentials import CredentialRepository
 from .engine import reader
+from .history import HistoryRepository
 from .idempotency import IdempotencyRepository
 from .outcomes import OutcomeRepository
 from .repositories import (
     AccessLogRepository,
     EvidenceRepository,
     ExtensionRepository,
-    HistoryRepository,
     MeasureRepository,
     PeopleRepository,
     TreeRepository,

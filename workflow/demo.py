@@ -254,7 +254,7 @@ def build(folder: Path, rounds: tuple[Round, ...] = ROUNDS, console: Console | N
 
 
 def _history(console: Console, app: App, code: str, title: str) -> None:
-    from storage.repositories import HistoryFilter
+    from storage.history import HistoryFilter
 
     from .cli import evidence_notes, history_table
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from states.errors import NotFound
 from states.model import Event, Role, State
-from storage.repositories import HistoryEntry, HistoryFilter
+from storage.history import HistoryEntry, HistoryFilter
 from storage.uow import UnitOfWork
 
 from .app import App

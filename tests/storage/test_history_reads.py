@@ -17,9 +17,9 @@ from sqlalchemy.exc import OperationalError
 from states.errors import NotFound
 from states.model import Event
 from storage import engine as engines
-from storage import repositories
+from storage import history as history_module
 from storage.engine import make_engine
-from storage.repositories import HistoryFilter
+from storage.history import HistoryFilter
 from workflow import audit, services
 from workflow.app import App
 from workflow.clock import ManualClock
@@ -118,7 +118,7 @@ def test_a_measure_is_found_by_number_as_by_code_and_a_wrong_one_is_not_found(ap
 def test_verify_walks_every_chain_a_batch_at_a_time_and_names_a_deleted_measure_row_last(
         app: App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     _work(app, clock)
-    monkeypatch.setattr(repositories, "_CHAIN_BATCH", 2)  # the three measures of the small plan in two reads
+    monkeypatch.setattr(history_module, "_CHAIN_BATCH", 2)  # the three measures of the small plan in two reads
     whole = audit.verify(app)
     assert whole.ok and (whole.measures, whole.records) == (3, 4 + 1 + 1)
     with sqlite3.connect(app.engine.url.database or "") as conn:  # someone with the file drops a measure row

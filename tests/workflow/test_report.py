@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from states.errors import InvalidInput
 from states.model import Event, Kind, State
 from states.results import problem_result_by_kind
-from storage.repositories import HistoryFilter
+from storage.history import HistoryFilter
 from workflow import asof, demo, importer, outcomes, plan, report
 from workflow.app import App, open_app
 from workflow.cli import app as cli
