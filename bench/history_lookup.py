@@ -2,7 +2,7 @@
 """Benchmark one measure's history among millions of history rows: the service layer against the raw-SQL floor.
 
 Ledger    --measures measures x --per-measure history records each (default 100,000 x 100 = 10,000,000
-          rows), plus the same at the other --sizes (default 10x and 100x fewer rows: fewer measures,
+          rows), plus the same at the other --sizes (default 10x, 100x and 1000x fewer rows: fewer measures,
           each still with --per-measure records). Every measure has a valid, replayable hash chain:
           create, start, then cycles of submit (summary + 2 evidence hashes) -> reject (reason) ->
           evidence (1 hash) -> submit -> reject -> extend_request -> extend_approve (the due date
@@ -989,8 +989,8 @@ def main() -> None:
     ap.add_argument("--measures", type=int, default=100_000, help="measures at the largest size (default 100000)")
     ap.add_argument("--per-measure", type=int, default=100, help="history records per measure (default 100)")
     ap.add_argument("--sizes", default=None,
-                    help="history rows per ledger, comma separated (default: measures x per-measure, and 10x and "
-                         "100x fewer)")
+                    help="history rows per ledger, comma separated (default: measures x per-measure, and 10x, 100x "
+                         "and 1000x fewer)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
     ap.add_argument("--skip-postgres-if-down", action="store_true",
                     help="skip PostgreSQL (instead of failing) when the server does not answer")
@@ -1017,7 +1017,7 @@ def main() -> None:
     top = args.measures * args.per_measure
     try:
         sizes = ([int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()] if args.sizes
-                 else [top // 100, top // 10, top])
+                 else [top // 1000, top // 100, top // 10, top])
     except ValueError:
         ap.error("--sizes: comma-separated whole numbers")
     args.sizes = sorted({s for s in sizes if s // args.per_measure >= 1})

@@ -80,7 +80,7 @@ def list_measures(
 def summary(app: AppDep, actor: ActorDep, state: State | None = None, owner: Text = None, unit: Text = None,
             problem: Text = None, overdue: bool = False, inspection: Text = None) -> Summary:
     """Counts by state, problems by result and the completion rate of the measures the filters leave."""
-    s = ledger.summary(ledger.ledger(app, _filter(state, owner, unit, problem, overdue, inspection)))
+    s = ledger.summary_of(app, _filter(state, owner, unit, problem, overdue, inspection))
     return Summary(**s, sentence=ledger.summary_sentence(s))
 
 

@@ -39,7 +39,7 @@ def inspection(code: str, app: AppDep, actor: ActorDep) -> InspectionDetail:
         found, bodies = uow.tree.inspection(code), list(uow.tree.bodies())
     if found is None:
         raise NotFound("inspection", code)
-    s = ledger.summary(ledger.ledger(app, LedgerFilter(inspection=code)))
+    s = ledger.summary_of(app, LedgerFilter(inspection=code))
     return InspectionDetail(**_inspection(found, bodies), summary=Summary(**s, sentence=ledger.summary_sentence(s)))
 
 
