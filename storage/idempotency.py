@@ -49,6 +49,12 @@ class IdempotencyRepository:
                                      "claimed_at": _utc(at)})
         return result.first() is not None
 
+    def forget(self, person: str, before: datetime) -> int:
+        """Drop the person's keys claimed before `before` (kept that long for retries); how many went."""
+        result = self.session.connection().execute(
+            delete(_K).where(_K.c.person == person, _K.c.claimed_at < _utc(before)))
+        return int(result.rowcount)
+
     def take_over(self, row_id: int, old_token: str, token: str, at: datetime) -> bool:
         """Take a pending claim whose holder went quiet; False if it moved meanwhile."""
         result = self.session.connection().execute(

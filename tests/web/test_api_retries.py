@@ -70,6 +70,25 @@ def test_a_refused_command_gives_its_key_back_so_a_retry_tries_again(client: Tes
     assert [r["event"] for r in history_rows(app, OWN)] == ["create", "start", "submit"]
 
 
+def test_a_used_key_answers_retries_for_a_day_then_goes_when_its_owner_makes_new_ones(
+        client: TestClient, tokens: dict[str, str], app: App, clock: ManualClock) -> None:
+    alice = bearer(tokens["alice"], **{"Idempotency-Key": "old"})
+    assert client.post(f"/api/measures/{OWN}/evidence", headers=alice, json={"notes": ["a"]}).status_code == 200
+    client.post("/api/measures/b1-2.1.1/events/start", headers=bearer(tokens["bob"], **{"Idempotency-Key": "bob's"}))
+    clock.advance(idempotency.KEEP - timedelta(minutes=1))
+    again = client.post(f"/api/measures/{OWN}/evidence", headers=alice, json={"notes": ["a"]})
+    assert again.headers["idempotent-replayed"] == "true"  # within the day: still the first answer
+    clock.advance(timedelta(minutes=2))
+    new = bearer(tokens["alice"], **{"Idempotency-Key": "new"})
+    assert client.post(f"/api/measures/{OWN}/evidence", headers=new, json={"notes": ["b"]}).status_code == 200
+    # alice's day-old key went when she made a new one; bob's stays until he makes one
+    assert count(app, "idempotency_key", "person = 'alice'") == 1
+    assert count(app, "idempotency_key", "person = 'bob'") == 1
+    late = client.post(f"/api/measures/{OWN}/evidence", headers=alice, json={"notes": ["a"]})
+    assert late.status_code == 200 and "idempotent-replayed" not in late.headers  # a new command now
+    assert [r["event"] for r in history_rows(app, OWN)] == ["create", "evidence", "evidence", "evidence"]
+
+
 def test_a_claim_left_by_a_crash_is_taken_over_after_the_lease(client: TestClient, tokens: dict[str, str],
                                                                app: App, clock: ManualClock) -> None:
     fp = idempotency.fingerprint({"inputs": {"reason": "", "notes": [], "new_owner": None, "outcome": None},

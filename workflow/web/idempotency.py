@@ -30,6 +30,7 @@ from storage.uow import UnitOfWork
 from ..app import App
 
 LEASE = timedelta(seconds=60)  # a pending claim older than this (by the app's clock) is taken over
+KEEP = timedelta(hours=24)  # how long a used key answers a retry with the first answer; then it is new again
 WAIT_S = 20.0  # how long a concurrent retry waits for the first attempt before giving up with 409
 POLL_S = 0.02
 DONE_WAIT_S = 0.5  # a key done but not yet answered: how long to wait for the answer before rebuilding it
@@ -127,6 +128,9 @@ def claim(app: App, person: str, key: str, method: str, path: str, print_: str) 
             row = uow.idempotency.get(person, key)
             if row is None:
                 if uow.idempotency.claim(person, key, method, path, print_, token, app.clock()):
+                    # a key answers retries for KEEP; a person's older keys go as they make new ones,
+                    # so the table holds about a day of each person's commands
+                    uow.idempotency.forget(person, app.clock() - KEEP)
                     uow.commit()
                     return Claim(person, key, token)
                 continue  # lost a race for a fresh key: read the winner's row
