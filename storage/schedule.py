@@ -231,16 +231,22 @@ class ScheduleRepository:
     def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
         """Claim up to `limit` reminders due for sending: pending ones, or ones whose lease ran out."""
         conn = self.session.connection()
-        due = and_(_R.c.next_attempt_at <= now,
-                   or_(_R.c.status == "pending",
-                       and_(_R.c.status == "sending", _R.c.claimed_until < now)))
-        stmt = core_select(_R.c.id).where(due).order_by(_R.c.next_attempt_at, _R.c.id).limit(limit)
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = [r.id for r in conn.execute(stmt)]
+        pending = and_(_R.c.status == "pending", _R.c.next_attempt_at <= now)
+        lapsed = and_(_R.c.status == "sending", _R.c.next_attempt_at <= now, _R.c.claimed_until < now)
+        # two reads, each an ordered range of ix_reminder_due (status, next_attempt_at, id) cut by LIMIT:
+        # a claim costs what it takes, not the backlog (one read with OR sorted every due reminder,
+        # and a sweep writes its reminders with one next_attempt_at)
+        ids: list[int] = []
+        for cond in (lapsed, pending):
+            stmt = core_select(_R.c.id).where(cond).order_by(_R.c.next_attempt_at, _R.c.id).limit(limit - len(ids))
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids += [r.id for r in conn.execute(stmt)]
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
-        conn.execute(update(_R).where(_R.c.id.in_(ids), due)
+        conn.execute(update(_R).where(_R.c.id.in_(ids), or_(pending, lapsed))
                      .values(status="sending", claimed_by=worker, claimed_until=lease_until))
         return list(conn.execute(core_select(_R).where(_R.c.id.in_(ids), _R.c.claimed_by == worker,
                                                        _R.c.status == "sending").order_by(_R.c.id)))

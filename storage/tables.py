@@ -191,7 +191,9 @@ class ReminderRow(SQLModel, table=True):
     __tablename__ = "reminder"
     __table_args__ = (
         UniqueConstraint("measure_id", "rule", "window", "recipient", "channel", name="uq_reminder_key"),
-        Index("ix_reminder_due", "status", "next_attempt_at"),
+        # a delivery claim reads due reminders in (next_attempt_at, id) order: with id in the index
+        # that is a range cut by LIMIT, even when a sweep gave thousands the same next_attempt_at
+        Index("ix_reminder_due", "status", "next_attempt_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     measure_id: int = Field(foreign_key="measure.id")  # indexed by uq_reminder_key

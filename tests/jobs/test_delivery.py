@@ -482,3 +482,29 @@ def test_the_reminders_command_lists_the_outbox_and_sends_what_is_due(
                                      ).output)
     assert [(r["recipient"], r["channel"], r["status"], r["attempts"]) for r in shown] == \
         [("bob", "email", "sent", 1), ("deputy", "log", "sent", 1)]
+
+
+def test_a_claim_reads_an_ordered_range_of_the_due_index_however_long_the_backlog(app: App) -> None:
+    # a claim's reads go through ix_reminder_due (status, next_attempt_at, id) in order, cut by LIMIT:
+    # no sort of every due reminder (a sweep writes thousands with one next_attempt_at)
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def hook(_conn: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        seen.append((statement, parameters))
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    event.listen(app.engine, "before_cursor_execute", hook)
+    try:
+        with app.uow() as uow:
+            assert uow.schedule.claim("w", now, now + timedelta(minutes=2), 50) == []
+    finally:
+        event.remove(app.engine, "before_cursor_execute", hook)
+    reads = [(s, p) for s, p in seen if s.lstrip().startswith("SELECT reminder.id")]
+    assert len(reads) == 2  # lapsed leases, then pending reminders
+    with app.engine.connect() as conn:
+        for sql, params in reads:
+            plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            assert any("INDEX ix_reminder_due (status=? AND next_attempt_at<?)" in step for step in plan), plan
+            assert not any("TEMP B-TREE" in step for step in plan), plan
