@@ -59,10 +59,10 @@ class HistoryEntry(NamedTuple):
     hash: str
 
 
-if HistoryEntry._fields != tuple(_HISTORY.c.keys()):  # _entries decodes the columns by position
+if HistoryEntry._fields != tuple(_HISTORY.c.keys()):  # entries() decodes the columns by position
     raise RuntimeError(f"HistoryEntry's fields {HistoryEntry._fields} differ from the history table's columns")
 
-# The history's columns as the driver hands them over; _entries decodes them. SQLAlchemy's JSON and
+# The history's columns as the driver hands them over; entries() decodes them. SQLAlchemy's JSON and
 # UTCDateTime result processors (json.loads behind two wrappers, a regex parse and a
 # replace(tzinfo=UTC) per value) cost more per lookup than the SQL did. JSON is cast to text so
 # that psycopg leaves it alone too; `at` comes as SQLite's text or as psycopg's aware datetime.
@@ -99,7 +99,7 @@ def _utc_at(value: str | datetime) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def _entries(rows: Sequence[Sequence[Any]]) -> list[tuple[HistoryEntry, str]]:
+def entries(rows: Sequence[Sequence[Any]]) -> list[tuple[HistoryEntry, str]]:
     """Rows of _HISTORY_COLUMNS plus the measure code as (entry, code); empty lists and dicts skip the JSON
     parser. One loop that unpacks each row: a call per row, or `row.code`, cost as much as the decoding."""
     out = []
@@ -113,7 +113,9 @@ def _entries(rows: Sequence[Sequence[Any]]) -> list[tuple[HistoryEntry, str]]:
 
 # walking every chain: the measures with ids in [lo, hi), and their histories in chain order
 _CHAIN_BATCH = 1000
-_HISTORY_OF_SPAN = (core_select(*_HISTORY_COLUMNS, null().label("code"))  # no code needed, but _entries' shape
+# history rows without the measure's code (not needed), in entries' shape
+HISTORY_ROWS = core_select(*_HISTORY_COLUMNS, null().label("code"))
+_HISTORY_OF_SPAN = (HISTORY_ROWS
                     .where(_HISTORY.c.measure_id >= bindparam("lo"), _HISTORY.c.measure_id < bindparam("hi"))
                     .order_by(_HISTORY.c.measure_id, _HISTORY.c.seq, _HISTORY.c.id))
 _MEASURES_OF_SPAN = (core_select(_MEASURE).where(_MEASURE.c.id >= bindparam("lo"), _MEASURE.c.id < bindparam("hi"))
@@ -176,14 +178,14 @@ class HistoryRepository:
         narrowed = f.actor or f.unit or f.role or f.events or f.since or f.until or f.limit or f.offset
         # .all() below: one fetchall; iterating the result fetches row by row (a driver call per row)
         if one is not None and not narrowed and (f.measure_ids is None or one in f.measure_ids):
-            return _entries(conn.execute(_ONE_MEASURES_HISTORY, {"measure_id": one}).all())
+            return entries(conn.execute(_ONE_MEASURES_HISTORY, {"measure_id": one}).all())
         stmt = _filtered(_HISTORY_READ, f)
         stmt = stmt.order_by(h.c.seq) if one is not None else stmt.order_by(h.c.at, h.c.measure_id, h.c.seq)
         if f.limit:
             stmt = stmt.limit(f.limit)
         if f.offset:
             stmt = stmt.offset(f.offset)
-        return _entries(conn.execute(stmt).all())
+        return entries(conn.execute(stmt).all())
 
     def matching(self, f: HistoryFilter) -> int:
         """How many history entries the filter leaves (its limit and offset aside): a page's total."""
@@ -204,9 +206,9 @@ class HistoryRepository:
         if _as_id(text) is None:
             rows = conn.execute(_HISTORY_BY_CODE, {"code": text}).all()
             if rows:
-                return _entries(rows)
+                return entries(rows)
         measure = MeasureRepository(self.session).find(text)
-        return _entries(conn.execute(_ONE_MEASURES_HISTORY, {"measure_id": measure.id}).all())
+        return entries(conn.execute(_ONE_MEASURES_HISTORY, {"measure_id": measure.id}).all())
 
     def evidence(self, measure_ids: Collection[int]) -> list[Row[*tuple[Any, ...]]]:
         """The evidence items recorded with these measures' history: (measure_id, seq, kind, name, note)
@@ -235,7 +237,7 @@ class HistoryRepository:
         for start in range(lo or 0, (hi or -1) + 1, _CHAIN_BATCH):
             span = {"lo": start, "hi": start + _CHAIN_BATCH}
             by_measure: dict[int, list[tuple[int, Record]]] = {}
-            for e, _ in _entries(conn.execute(_HISTORY_OF_SPAN, span).all()):
+            for e, _ in entries(conn.execute(_HISTORY_OF_SPAN, span).all()):
                 by_measure.setdefault(e.measure_id, []).append((e.id, to_record(e)))
             for m in conn.execute(_MEASURES_OF_SPAN, span).all():
                 yield m, by_measure.pop(m.id, [])

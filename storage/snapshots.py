@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from states.chain import Record
 
+from .history import HISTORY_ROWS, entries
 from .repositories import _utc, to_record
 from .tables import BodyRow, EvidenceRow, HistoryRow, MeasureRow, ProblemRow
 
@@ -42,14 +43,15 @@ class SnapshotReader:
     def history(self, inspection_ids: Collection[int] | None = None, until: datetime | None = None
                 ) -> dict[int, list[Record]]:
         """Each measure's history records, in seq order; only those before `until` (UTC, exclusive) if given."""
-        stmt = select(HistoryRow)
+        stmt = HISTORY_ROWS  # plain rows decoded in one loop: a round's whole history is many rows
         if inspection_ids is not None:
             stmt = stmt.where(self._in_rounds(HistoryRow.measure_id, inspection_ids))
         if until is not None:
             stmt = stmt.where(col(HistoryRow.at) < _utc(until))
         out: dict[int, list[Record]] = {}
-        for r in self.session.exec(stmt.order_by(col(HistoryRow.measure_id), col(HistoryRow.seq))).all():
-            out.setdefault(r.measure_id, []).append(to_record(r))
+        rows = self.session.connection().execute(stmt.order_by(col(HistoryRow.measure_id), col(HistoryRow.seq)))
+        for e, _ in entries(rows.all()):
+            out.setdefault(e.measure_id, []).append(to_record(e))
         return out
 
     def evidence(self, inspection_ids: Collection[int] | None = None) -> dict[int, list[EvidenceRow]]:
