@@ -94,7 +94,9 @@ _ATTEMPT_INSERT = _A.insert()
 
 # statements a command's follow-up runs (in_round, cancel_reminders, schedule_checks), built once:
 # built per call, SQLAlchemy derived a cache key from each (a tenth of a transition's CPU)
-_ONE_IN_ROUND = _WITH_ROUND.where(_M.c.id == bindparam("measure_id"))
+# one measure with its round's time zone and policy, in one statement (a command's follow-up reads it)
+_ONE_IN_ROUND = (_WITH_ROUND.add_columns(_I.c.timezone, _I.c.policy).join_from(_B, _I, _I.c.id == _B.c.inspection_id)
+                 .where(_M.c.id == bindparam("measure_id")))
 _ROUNDS = core_select(_I.c.id, _I.c.timezone, _I.c.policy)
 _ADD_CHECK = {d.__name__.rsplit(".", 1)[-1]: d.insert(_C).on_conflict_do_nothing(
     index_elements=["measure_id", "close_seq", "due_on"]) for d in (postgresql, sqlite)}
@@ -162,14 +164,16 @@ class ScheduleRepository:
 
     def in_round(self, measure_id: int) -> InRound:
         """One measure with its round's time zone and policy."""
-        rows = self._in_rounds(self.session.connection().execute(_ONE_IN_ROUND, {"measure_id": measure_id}))
-        if not rows:
+        row = self.session.connection().execute(_ONE_IN_ROUND, {"measure_id": measure_id}).first()
+        if row is None:
             raise NotFound("measure", measure_id)
-        return rows[0]
+        *measure, timezone, policy = row
+        return self._in_rounds([measure], {measure[-1]: (timezone, policy)})[0]
 
-    def _in_rounds(self, rows: Iterable[Any]) -> list[InRound]:
+    def _in_rounds(self, rows: Iterable[Any], rounds: dict[int, tuple[str, Any]] | None = None) -> list[InRound]:
         """Measures from their rows, each with its round's time zone and policy (read once, a small table)."""
-        rounds = {r.id: (r.timezone, r.policy) for r in self.session.connection().execute(_ROUNDS)}
+        if rounds is None:
+            rounds = {r.id: (r.timezone, r.policy) for r in self.session.connection().execute(_ROUNDS)}
         out = []
         for (mid, code, title, unit, state, kind, owner, verifier, leader, due, version, head, evidence_count,
              overdue, rebounds, inspection_id) in rows:
