@@ -15,6 +15,11 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+def as_utc(at: datetime) -> datetime:
+    """An aware time in UTC; a naive one is taken to be UTC already (as the databases store times)."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def utc_text(at: datetime) -> str:
     """A UTC time as the fixed text that goes into a hash (microseconds, 'Z')."""
     if at.tzinfo is not None:

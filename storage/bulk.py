@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Table
 from sqlalchemy.engine import Connection
+
+from states.chain import as_utc
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
@@ -103,7 +105,7 @@ def _unnest(conn: Connection, columns: Sequence[Column[Any]], values: list[list[
             params.append([None if v is None else json.dumps(v) for v in vals])
         else:
             casts.append(f"%b::{col.type.compile(conn.dialect)}[]")
-            params.append([_utc(v) for v in vals] if _python_type(col) is datetime else vals)
+            params.append([None if v is None else as_utc(v) for v in vals] if _python_type(col) is datetime else vals)
     names = list(aliases or [f"v{i}" for i in range(len(columns))])
     source = f"unnest({', '.join(casts)}) AS v({', '.join(names)})"
     if any(isinstance(c.type, JSON) for c in columns):  # the JSON columns: text → json in a subquery
@@ -133,13 +135,6 @@ def _python_type(col: Column[Any]) -> type | None:
         return getattr(col.type, "impl_instance", col.type).python_type
     except NotImplementedError:
         return None
-
-
-def _utc(v: datetime | None) -> datetime | None:
-    """An aware time in UTC (a naive one is taken to be UTC already), as the repositories store it."""
-    if v is None:
-        return None
-    return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
 
 
 def _count(rowcount: int, rows: int) -> int:

@@ -17,9 +17,9 @@ from sqlalchemy import select as core_select
 from sqlalchemy.types import NullType
 from sqlmodel import Session, select
 
-from states.chain import Record
+from states.chain import Record, as_utc
 
-from .repositories import _HISTORY, _MEASURE, MeasureRepository, _as_id, _autoflush, _utc, to_record
+from .repositories import _HISTORY, _MEASURE, MeasureRepository, _as_id, _autoflush, to_record
 from .tables import EvidenceRow, HistoryRow, MeasureRow
 
 
@@ -152,9 +152,9 @@ def _filtered(stmt: Any, f: HistoryFilter) -> Any:
     if f.events:
         stmt = stmt.where(h.c.event.in_(sorted(f.events)))
     if f.since:
-        stmt = stmt.where(h.c.at >= _utc(f.since))
+        stmt = stmt.where(h.c.at >= as_utc(f.since))
     if f.until:
-        stmt = stmt.where(h.c.at < _utc(f.until))
+        stmt = stmt.where(h.c.at < as_utc(f.until))
     return stmt
 
 

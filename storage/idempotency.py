@@ -9,7 +9,7 @@ in between) means the change was made.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -17,13 +17,12 @@ from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from states.chain import as_utc
+
 from .tables import IdempotencyRow
 
 _K = IdempotencyRow.__table__  # type: ignore[attr-defined]
 
-
-def _utc(at: datetime) -> datetime:
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class IdempotencyRepository:
@@ -46,27 +45,27 @@ class IdempotencyRepository:
         stmt = dialect.insert(_K).on_conflict_do_nothing(index_elements=["person", "key"]).returning(_K.c.id)
         result = conn.execute(stmt, {"person": person, "key": key, "method": method, "path": path,
                                      "fingerprint": fingerprint, "status": "pending", "token": token,
-                                     "claimed_at": _utc(at)})
+                                     "claimed_at": as_utc(at)})
         return result.first() is not None
 
     def forget(self, person: str, before: datetime) -> int:
         """Drop the person's keys claimed before `before` (kept that long for retries); how many went."""
         result = self.session.connection().execute(
-            delete(_K).where(_K.c.person == person, _K.c.claimed_at < _utc(before)))
+            delete(_K).where(_K.c.person == person, _K.c.claimed_at < as_utc(before)))
         return int(result.rowcount)
 
     def take_over(self, row_id: int, old_token: str, token: str, at: datetime) -> bool:
         """Take a pending claim whose holder went quiet; False if it moved meanwhile."""
         result = self.session.connection().execute(
             update(_K).where(_K.c.id == row_id, _K.c.token == old_token, _K.c.status == "pending")
-            .values(token=token, claimed_at=_utc(at)))
+            .values(token=token, claimed_at=as_utc(at)))
         return bool(result.rowcount)
 
     def mark_done(self, person: str, key: str, token: str, at: datetime) -> bool:
         """In the command's transaction: the key is used, if this claim still holds it."""
         result = self.session.connection().execute(
             update(_K).where(_K.c.person == person, _K.c.key == key, _K.c.token == token, _K.c.status == "pending")
-            .values(status="done", completed_at=_utc(at)))
+            .values(status="done", completed_at=as_utc(at)))
         return bool(result.rowcount)
 
     def store_response(self, person: str, key: str, token: str, status: int, body: dict[str, Any]) -> None:

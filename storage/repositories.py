@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, bindparam, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from states.chain import Record
+from states.chain import Record, as_utc
 from states.errors import ConcurrentUpdate, NotFound
 from states.measure import Measure
 from states.model import Kind, Role, State
@@ -57,15 +57,11 @@ def history_params(rec: Record) -> dict[str, Any]:
     """The column values of the history row that stores a record."""
     return {
         "measure_id": rec.measure_id, "seq": rec.seq, "event": rec.event, "from_state": rec.from_state,
-        "to_state": rec.to_state, "actor": rec.actor, "role": rec.role, "at": _utc(rec.at), "reason": rec.reason,
+        "to_state": rec.to_state, "actor": rec.actor, "role": rec.role, "at": as_utc(rec.at), "reason": rec.reason,
         "evidence": list(rec.evidence), "request_id": rec.request_id, "data": rec.data,
         "prev_hash": rec.prev_hash, "hash": rec.hash,
     }
 
-
-def _utc(at: datetime) -> datetime:
-    """An aware time in UTC, as stored; a naive one is taken to be UTC already."""
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # The hot path's statements, built once with bind parameters: building them per call (and the
@@ -167,7 +163,7 @@ class MeasureRepository:
         params: dict[str, Any] = {
             "new_state": str(measure.state), "new_owner": measure.owner, "new_due": measure.due,
             "new_version": measure.version, "new_head": measure.head, "new_evidence_count": measure.evidence_count,
-            "new_overdue": measure.overdue, "new_rebounds": measure.rebounds, "new_updated_at": _utc(at),
+            "new_overdue": measure.overdue, "new_rebounds": measure.rebounds, "new_updated_at": as_utc(at),
             "where_id": measure.id, "where_version": first - 1,
         }
         conn = self.session.connection()
@@ -253,9 +249,9 @@ class AccessLogRepository:
         if actor:
             stmt = stmt.where(AccessLogRow.actor == actor)
         if since:
-            stmt = stmt.where(col(AccessLogRow.at) >= _utc(since))
+            stmt = stmt.where(col(AccessLogRow.at) >= as_utc(since))
         if until:
-            stmt = stmt.where(col(AccessLogRow.at) < _utc(until))
+            stmt = stmt.where(col(AccessLogRow.at) < as_utc(until))
         return self.session.exec(stmt.order_by(col(AccessLogRow.at), col(AccessLogRow.id))).all()
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from states.chain import as_utc
 from states.errors import ConcurrentUpdate, NotFound
 from states.measure import Measure
 from states.model import Kind, State
@@ -66,9 +67,6 @@ class InRound:
     timezone: str
     policy: dict[str, Any] | None
 
-
-def _utc(at: datetime) -> datetime:
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # what a sweep needs of a measure: the domain fields, title and unit (not its long text), and its round
@@ -190,7 +188,7 @@ class ScheduleRepository:
             return {}
         stmt = (core_select(_E.c.measure_id, func.max(_E.c.added_at)).where(_E.c.measure_id.in_(measure_ids))
                 .group_by(_E.c.measure_id))
-        return {mid: _utc(at) if isinstance(at, datetime) else datetime.fromisoformat(str(at)).replace(tzinfo=UTC)
+        return {mid: as_utc(at) if isinstance(at, datetime) else datetime.fromisoformat(str(at)).replace(tzinfo=UTC)
                 for mid, at in self.session.connection().execute(stmt)}
 
     def save_many(self, pairs: Sequence[tuple[Measure, Any]], at: datetime) -> None:
@@ -198,7 +196,7 @@ class ScheduleRepository:
         if not pairs:
             return
         conn = self.session.connection()
-        when = _utc(at)
+        when = as_utc(at)
         changed = bulk.update_many(conn, _M, ("overdue", "version", "head", "updated_at"), ("id", "version"),
                                    [(m.overdue, m.version, m.head, when, m.id, rec.seq - 1) for m, rec in pairs])
         if changed != len(pairs):

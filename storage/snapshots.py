@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from states.chain import Record
+from states.chain import Record, as_utc
 
 from .history import HISTORY_ROWS, entries
-from .repositories import _utc, to_record
+from .repositories import to_record
 from .tables import BodyRow, EvidenceRow, HistoryRow, MeasureRow, ProblemRow
 
 
@@ -47,7 +47,7 @@ class SnapshotReader:
         if inspection_ids is not None:
             stmt = stmt.where(self._in_rounds(HistoryRow.measure_id, inspection_ids))
         if until is not None:
-            stmt = stmt.where(col(HistoryRow.at) < _utc(until))
+            stmt = stmt.where(col(HistoryRow.at) < as_utc(until))
         out: dict[int, list[Record]] = {}
         rows = self.session.connection().execute(stmt.order_by(col(HistoryRow.measure_id), col(HistoryRow.seq)))
         for e, _ in entries(rows.all()):

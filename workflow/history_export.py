@@ -7,11 +7,12 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from states.chain import as_utc
 from states.errors import NotFound
 from states.model import Event, Role, State
 from storage.history import HistoryEntry, HistoryFilter
@@ -133,19 +134,16 @@ def refused_rows(app: App, q: HistoryQuery) -> list[Any]:
 def history_item(h: Any, code: str) -> dict[str, Any]:
     """One history row as a plain dict (the JSON and CSV form)."""
     return {"measure": code, "seq": h.seq, "event": h.event, "from": h.from_state, "to": h.to_state,
-            "actor": h.actor, "role": h.role, "at": _utc(h.at).isoformat(), "reason": h.reason,
+            "actor": h.actor, "role": h.role, "at": as_utc(h.at).isoformat(), "reason": h.reason,
             "evidence": list(h.evidence), "request_id": h.request_id, "data": h.data, "hash": h.hash,
             "prev_hash": h.prev_hash}
 
 
 def refused_item(r: Any) -> dict[str, Any]:
     """One refused attempt as a plain dict."""
-    return {"at": _utc(r.at).isoformat(), "actor": r.actor, "event": r.event, "measure": r.measure,
+    return {"at": as_utc(r.at).isoformat(), "actor": r.actor, "event": r.event, "measure": r.measure,
             "outcome": r.outcome, "message": r.message, "request_id": r.request_id}
 
-
-def _utc(at: datetime) -> datetime:
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def write_json(items: Sequence[dict[str, Any]], out: IO[str]) -> None:
@@ -197,12 +195,12 @@ def history_sheets(rows: Sequence[tuple[Any, str]], notes: dict[tuple[int, int],
     hist = []
     for h, code in rows:
         it = history_item(h, code)
-        hist.append({**it, "local": _utc(h.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
+        hist.append({**it, "local": as_utc(h.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
                      "event_label": _label(Event, h.event),
                      "from_label": _label(State, h.from_state), "to_label": _label(State, h.to_state),
                      "role_label": _label(Role, h.role), "notes": "\n".join(notes.get((h.measure_id, h.seq), [])),
                      "evidence_text": "\n".join(h.evidence), "data_text": _flat(h.data) if h.data else ""})
-    ref = [{**refused_item(r), "local": _utc(r.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
+    ref = [{**refused_item(r), "local": as_utc(r.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
             "event_label": _label(Event, r.event)} for r in refused]
     return [Sheet("整改记录", _HISTORY_COLUMNS, hist), Sheet("被拒绝的操作", _REFUSED_COLUMNS, ref)]
 

@@ -16,11 +16,12 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from states.chain import as_utc
 from states.errors import InvalidInput
 from states.model import Event, Role, State
 from storage.blobs import note_hash
@@ -125,7 +126,7 @@ def _evidence(app: App, evidence: Sequence[Any], codes: dict[int, str]) -> tuple
             blobs[e.sha256] = data
         items.append({"measure": codes[e.measure_id], "seq": e.seq, "kind": e.kind, "name": e.name,
                       "note": e.note, "size": e.size, "sha256": e.sha256, "added_by": e.added_by,
-                      "added_at": _utc(e.added_at).isoformat(), "file": f"evidence/{e.sha256}" if status == "ok"
+                      "added_at": as_utc(e.added_at).isoformat(), "file": f"evidence/{e.sha256}" if status == "ok"
                       else "", "status": status})
     return items, blobs
 
@@ -134,7 +135,7 @@ def _verification(report: AuditReport, rows: Sequence[LedgerRow], chains: dict[i
                   checkpoint: Path | None, now: datetime) -> dict[str, Any]:
     broken = {b.measure_id: b for b in report.breaks}
     return {
-        "ok": report.ok, "verified_at": _utc(now).isoformat(), "measures": report.measures,
+        "ok": report.ok, "verified_at": as_utc(now).isoformat(), "measures": report.measures,
         "records": report.records, "checkpoint": str(checkpoint) if checkpoint else None,
         "chains": [{"measure": r.code, "id": r.id, "records": len(chains[r.id]),
                     "head": chains[r.id][-1][1].hash if chains[r.id] else None, "ok": r.id not in broken,
@@ -144,9 +145,6 @@ def _verification(report: AuditReport, rows: Sequence[LedgerRow], chains: dict[i
                    for r in rows],
     }
 
-
-def _utc(at: datetime) -> datetime:
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _json(data: Any) -> bytes:
@@ -191,7 +189,7 @@ def _summary(rows: Sequence[LedgerRow], chains: dict[int, list[Any]], evidence: 
              refused: Sequence[Any], report: AuditReport, now: datetime, zone: ZoneInfo, scope: str,
              checkpoint: Path | None) -> str:
     def local(at: datetime) -> str:
-        return _utc(at).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return as_utc(at).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     ok_files = sum(1 for e in evidence if e["status"] == "ok")
     lines = [
