@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from ..conftest import in_ci
+from ..jobs.test_scheduler import webhook  # noqa: F401  (the counting webhook fixture, for the soak)
 from .pgserver import ThrowawayPostgres, available
 
 

@@ -27,7 +27,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -207,18 +206,6 @@ class Fleet:
     def logs(self) -> list[Path]:
         """Every log written."""
         return sorted(self.folder.glob("*.log"))
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    """The scheduler tests' counting webhook, receiving on a free local port."""
-    hook = Webhook()
-    thread = threading.Thread(target=hook.server.serve_forever, daemon=True)
-    thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
-    thread.join()
 
 
 @pytest.fixture
