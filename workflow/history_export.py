@@ -180,7 +180,8 @@ _REFUSED_COLUMNS = (
 )
 
 
-def _label(enum: Any, value: str | None) -> str:
+def label(enum: Any, value: str | None) -> str:
+    """The Chinese label of an event, state or role value; the value itself if it is not one."""
     if value is None:
         return ""
     try:
@@ -196,12 +197,12 @@ def history_sheets(rows: Sequence[tuple[Any, str]], notes: dict[tuple[int, int],
     for h, code in rows:
         it = history_item(h, code)
         hist.append({**it, "local": as_utc(h.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
-                     "event_label": _label(Event, h.event),
-                     "from_label": _label(State, h.from_state), "to_label": _label(State, h.to_state),
-                     "role_label": _label(Role, h.role), "notes": "\n".join(notes.get((h.measure_id, h.seq), [])),
+                     "event_label": label(Event, h.event),
+                     "from_label": label(State, h.from_state), "to_label": label(State, h.to_state),
+                     "role_label": label(Role, h.role), "notes": "\n".join(notes.get((h.measure_id, h.seq), [])),
                      "evidence_text": "\n".join(h.evidence), "data_text": _flat(h.data) if h.data else ""})
     ref = [{**refused_item(r), "local": as_utc(r.at).astimezone(zone).replace(tzinfo=None, microsecond=0),
-            "event_label": _label(Event, r.event)} for r in refused]
+            "event_label": label(Event, r.event)} for r in refused]
     return [Sheet("整改记录", _HISTORY_COLUMNS, hist), Sheet("被拒绝的操作", _REFUSED_COLUMNS, ref)]
 
 

@@ -30,7 +30,7 @@ from storage.exports import ExportReader
 from .app import App
 from .audit import AuditReport, verify_measures
 from .excel import ledger_sheets, write_csv
-from .history_export import HISTORY_KEYS, REFUSED_KEYS, history_item, refused_item
+from .history_export import HISTORY_KEYS, REFUSED_KEYS, history_item, label, refused_item
 from .history_export import write_csv as items_csv
 from .ledger import LedgerFilter, LedgerRow, ledger
 
@@ -176,15 +176,6 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\r", " ").replace("\n", " ") if v is not None else ""
 
 
-def _label(enum: Any, value: str | None) -> str:
-    if value is None:
-        return ""
-    try:
-        return str(enum(value).label)
-    except ValueError:
-        return value
-
-
 def _summary(rows: Sequence[LedgerRow], chains: dict[int, list[Any]], evidence: list[dict[str, Any]],
              refused: Sequence[Any], report: AuditReport, now: datetime, zone: ZoneInfo, scope: str,
              checkpoint: Path | None) -> str:
@@ -223,18 +214,18 @@ def _summary(rows: Sequence[LedgerRow], chains: dict[int, list[Any]], evidence: 
         lines += [f"### {r.code} {_cell(r.title)}", "", "| 序号 | 时间 | 事件 | 状态变化 | 操作人(角色) | 说明 |",
                   "|---:|---|---|---|---|---|"]
         for _, rec in chains[r.id]:
-            change = _label(State, rec.to_state) if rec.from_state is None else (
-                f"{_label(State, rec.from_state)}→{_label(State, rec.to_state)}"
+            change = label(State, rec.to_state) if rec.from_state is None else (
+                f"{label(State, rec.from_state)}→{label(State, rec.to_state)}"
                 if rec.from_state != rec.to_state else "")
             named = [e["note"][:60] if e["kind"] == "note" else f"附件 {e['name']}"
                      for e in evidence if e["measure"] == r.code and e["seq"] == rec.seq]
             said = rec.reason + (f"(佐证:{';'.join(named) or len(rec.evidence)})" if rec.evidence else "")
-            lines.append(f"| {rec.seq} | {local(rec.at)} | {_label(Event, rec.event)} | {change} | "
-                         f"{rec.actor}({_label(Role, rec.role)}) | {_cell(said)} |")
+            lines.append(f"| {rec.seq} | {local(rec.at)} | {label(Event, rec.event)} | {change} | "
+                         f"{rec.actor}({label(Role, rec.role)}) | {_cell(said)} |")
         lines.append("")
     if refused:
         lines += ["## 被拒绝的操作", "", "| 时间 | 操作人 | 事件 | 措施 | 结果 | 原因 |", "|---|---|---|---|---|---|"]
-        lines += [f"| {local(x.at)} | {x.actor} | {_label(Event, x.event)} | {x.measure} | {x.outcome} | "
+        lines += [f"| {local(x.at)} | {x.actor} | {label(Event, x.event)} | {x.measure} | {x.outcome} | "
                   f"{_cell(x.message)} |" for x in refused]
         lines.append("")
     lines += [
