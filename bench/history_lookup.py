@@ -78,7 +78,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# keep bench/ off the path (bench/transitions.py would shadow the `transitions` library)
+# bench/ off the path: this script loads its siblings by file path (_bench_module), as modules of their own
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 

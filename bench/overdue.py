@@ -8,11 +8,11 @@ Ledger    --sizes measures (default 1k, 10k, 100k, 1M), 1% of them due yesterday
           bulk-loaded straight through the driver (executemany on SQLite, COPY on PostgreSQL).
           Setup is timed apart and not counted.
 service   `workflow.sweeps.flag_overdue(app)` with a ManualClock: one transaction that takes
-          the sweep lock, selects the candidates through an index (the planner picks the
-          partial ix_measure_breach or ix_measure_open_due), applies the overdue event to each
-          (sealed, hash-chained record), writes them with `UPDATE measure … WHERE id=? AND
-          version=?` + history INSERTs, and writes the red reminders (owner, leader, unit head)
-          with INSERT … ON CONFLICT DO NOTHING.
+          the sweep lock, selects the candidates through ix_measure_open_due (on PostgreSQL
+          FOR UPDATE OF measure), applies the overdue event to each (sealed, hash-chained
+          record), writes them set-based through the driver (storage/bulk.py: one
+          `UPDATE measure … WHERE id AND version` over all of them, the history INSERT), and
+          writes the red reminders (owner, leader, unit head) with INSERT … ON CONFLICT DO NOTHING.
 floor     the same work in raw SQL through the driver (stdlib `sqlite3`, `psycopg`): the lock,
           the same candidate SELECT (same joins, same plan), the same SHA-256 chain hash over
           the same canonical JSON, the same UPDATE/INSERT statements executemany'd (or, with
