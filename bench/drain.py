@@ -2,18 +2,21 @@
 """Draining 10,000 due reminders with 1, 2 and 4 delivery workers, on SQLite and PostgreSQL.
 
 Outbox    a fresh database per run (real migrations; a small round of 100 measures) with --sizes
-          reminders, all pending and due now, each with its own key (window `bench-<k>`) and
-          subject (`bench reminder <k>`), and a ~0.3 kB body.
+          reminders, all pending and due now, each with its own key (window `bench-<k>`), subject
+          (`bench reminder <k>`) and ~0.3 kB body, and one target (owner<k % 10> on the channel): so
+          one message per reminder, and a reminder's delivery round is one send.
 Workers   N separate processes (spawned), each `jobs.delivery.deliver(app, settings, name)` in a loop
           until a run claims nothing: claim a batch with a lease (one transaction; `FOR UPDATE SKIP
           LOCKED` on PostgreSQL, BEGIN IMMEDIATE on SQLite), send each outside a transaction, record
-          each attempt in a transaction of its own. They start together at a barrier, after their
-          imports and first connection; the rate is reminders / (last finish − first start).
+          each reminder's round (its target's attempt) in a transaction of its own. They start
+          together at a barrier, after their imports and first connection; the rate is reminders /
+          (last finish − first start).
 Sink      --channel webhook (default): every reminder goes through apprise as `json://` to an HTTP
           endpoint in this process, which counts arrivals per subject. --channel log: the log channel
           (a log line per reminder, no network); each worker writes its lines to a file, counted after.
 Checks    (untimed) every reminder arrived exactly once at the sink, and the outbox says each was sent
-          once with one attempt. Duplicates are counted and reported, never tolerated silently.
+          in one round, its target sent with one try and one delivery_attempt row (ok). Duplicates are
+          counted and reported, never tolerated silently.
 Target    2 workers at least 1.5× as fast as one, at the largest size.
 
     .venv/bin/python bench/drain.py                                  # 10 … 10,000 reminders, 1/2/4 workers, both
@@ -110,8 +113,9 @@ def build_outbox(url: str, size: int, channel: str, port: int) -> None:
     with app.uow() as uow:
         ids = [r.id for r in uow.measures.all_rows()]
         address = f"json://127.0.0.1:{port}/bench" if channel == "webhook" else "log"
+        # one target each (as workflow.reminders.rows writes them): a reminder is one message
         rows = [{"measure_id": ids[k % len(ids)], "rule": "red", "window": f"bench-{k}",
-                 "recipient": f"owner{k % 10}", "channel": channel, "address": address,
+                 "targets": [{"to": f"owner{k % 10}", "channel": channel, "address": address, "status": "pending"}],
                  "subject": f"bench reminder {k}", "body": BODY, "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "created_at": now, "cancelled_reason": "", "last_error": ""}
                 for k in range(size)]
@@ -121,21 +125,26 @@ def build_outbox(url: str, size: int, channel: str, port: int) -> None:
     app.engine.dispose()
 
 
-def outbox_state(url: str) -> tuple[Counter[tuple[str, int]], int]:
-    """(status, attempts) of every reminder, and how many attempts were recorded."""
+def outbox_state(url: str) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, int, bool]], Counter[bool]]:
+    """(status, attempts) of every reminder; (status, tries, has a time sent) of every target, as the outbox lists
+    them (one line per target); the delivery attempts recorded, by ok."""
     from sqlalchemy import text
 
-    from storage.engine import make_engine
+    from workflow.app import open_app
+    from workflow.settings import Settings
 
-    engine = make_engine(url)
+    app = open_app(url, settings=Settings(database_url=url))
     try:
-        with engine.connect() as c:
+        with app.uow(read_only=True) as uow:
+            c = uow.session.connection()
             states = Counter({(s, a): n for s, a, n in
                               c.execute(text("SELECT status, attempts, count(*) FROM reminder GROUP BY 1, 2"))})
-            attempts = int(c.execute(text("SELECT count(*) FROM delivery_attempt")).scalar_one())
+            targets = Counter((ln.status, ln.attempts, ln.sent_at is not None) for ln in uow.schedule.reminders())
+            attempts = Counter({bool(ok): n for ok, n in
+                                c.execute(text("SELECT ok, count(*) FROM delivery_attempt GROUP BY 1"))})
     finally:
-        engine.dispose()
-    return states, attempts
+        app.engine.dispose()
+    return states, targets, attempts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,15 +328,20 @@ def count_logs(files: list[str]) -> Counter[str]:
 
 
 def check(url: str, size: int, arrived: Counter[str], counts: list[dict[str, int]], backend: str) -> int:
-    """Every reminder arrived once and is recorded sent once; the number of duplicates (0) or an error."""
+    """Every reminder arrived once and is recorded sent once (the reminder in one round, its one target with one
+    try); the number of duplicates (0) or an error."""
     expected = {f"bench reminder {k}" for k in range(size)}
     missing = expected - set(arrived)
     dup = sum(c - 1 for c in arrived.values() if c > 1)
-    states, attempts = outbox_state(url)
+    states, targets, attempts = outbox_state(url)
     failed = sum(c["failed"] for c in counts)
-    if missing or set(arrived) - expected or states != Counter({("sent", 1): size}) or attempts != size or failed:
+    sent = sum(c["sent"] for c in counts)
+    if (missing or set(arrived) - expected or states != Counter({("sent", 1): size})
+            or targets != Counter({("sent", 1, True): size}) or attempts != Counter({True: size}) or failed
+            or sent != size):
         raise SystemExit(f"{backend}: drain went wrong: {len(missing)} missing, {dup} duplicates, outbox "
-                         f"{dict(states)}, {attempts} attempts recorded, {failed} failed sends")
+                         f"{dict(states)}, targets (status, tries, sent at) {dict(targets)}, attempts recorded "
+                         f"(by ok) {dict(attempts)}, workers sent {sent}, {failed} failed sends")
     if dup:  # a duplicate is legal only past a lease (not here): say so loudly, and count it in the table
         print(f"WARNING: {backend}: {dup} reminders arrived twice")
     return dup

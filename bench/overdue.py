@@ -12,12 +12,13 @@ service   `workflow.sweeps.flag_overdue(app)` with a ManualClock: one transactio
           FOR UPDATE OF measure), applies the overdue event to each (sealed, hash-chained
           record), writes them set-based through the driver (storage/bulk.py: one
           `UPDATE measure … WHERE id AND version` over all of them, the history INSERT), and
-          writes the red reminders (owner, leader, unit head) with INSERT … ON CONFLICT DO NOTHING.
+          writes the red reminders with INSERT … ON CONFLICT DO NOTHING: one outbox row per breach,
+          its targets (owner, leader, unit head: a JSON list) in the row.
 floor     the same work in raw SQL through the driver (stdlib `sqlite3`, `psycopg`): the lock,
           the same candidate SELECT (same joins, same plan), the same SHA-256 chain hash over
           the same canonical JSON, the same UPDATE/INSERT statements executemany'd (or, with
           --pg-floor unnest, one UPDATE/INSERT … unnest(arrays) per table), the same reminder
-          rows, one transaction.
+          rows (the targets serialised as the service stores them), one transaction.
 Each run uses fresh clones of one bulk-loaded database (SQLite: a file copy; PostgreSQL:
 CREATE DATABASE … TEMPLATE), one per layer, with the same clock and request id, so both
 layers must write the very same rows: the script checks that, re-runs each layer right away
@@ -46,6 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -298,10 +300,12 @@ CANDIDATES = (
 )
 HISTORY_INSERT = ("INSERT INTO history (measure_id, seq, event, from_state, to_state, actor, role, at, reason, "
                   "evidence, request_id, data, prev_hash, hash) VALUES ({ps})")
-REMINDER_COLS = ("measure_id", "rule", "window", "recipient", "channel", "address", "subject", "body", "status",
-                 "attempts", "next_attempt_at", "created_at", "cancelled_reason", "last_error")
+# the columns in the order workflow.reminders.rows writes them; one row per (measure, rule, window), the people
+# it goes to in `targets` (JSON: [{"to", "channel", "address", "status"}, …])
+REMINDER_COLS = ("measure_id", "rule", "window", "targets", "subject", "body", "status", "attempts",
+                 "next_attempt_at", "created_at", "cancelled_reason", "last_error")
 REMINDER_INSERT = (f"INSERT INTO reminder ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in REMINDER_COLS)}) "
-                   "VALUES ({ps}) ON CONFLICT (measure_id, rule, \"window\", recipient, channel) DO NOTHING")
+                   "VALUES ({ps}) ON CONFLICT (measure_id, rule, \"window\") DO NOTHING")
 # PostgreSQL, set-based: one statement per table over arrays of column values (binary parameters)
 UPDATE_UNNEST = ("UPDATE measure SET overdue = true, version = v.new_version, head = v.head, updated_at = v.at "
                  "FROM unnest(%b::int[], %b::int[], %b::int[], %b::text[], %b::timestamptz[]) "
@@ -311,8 +315,8 @@ HISTORY_UNNEST = HISTORY_INSERT.replace("VALUES ({ps})", "SELECT * FROM unnest({
     f"%b::{t}[]" for t in ("int", "int", "text", "text", "text", "text", "text", "timestamptz", "text",
                            "text[]::json", "text", "text[]::json", "text", "text")))
 REMINDER_UNNEST = REMINDER_INSERT.replace("VALUES ({ps})", "SELECT * FROM unnest({ps})").format(ps=", ".join(
-    f"%b::{t}[]" for t in ("int", "text", "text", "text", "text", "text", "text", "text", "text", "int",
-                           "timestamptz", "timestamptz", "text", "text")))
+    f"%b::{t}[]" for t in ("int", "text", "text", "text[]::json", "text", "text", "text", "int", "timestamptz",
+                           "timestamptz", "text", "text")))
 UPDATE = "UPDATE measure SET overdue={t}, version={p}, head={p}, updated_at={p} WHERE id={p} AND version={p}"
 
 
@@ -336,12 +340,14 @@ class Flagged:
 
     updates: list[tuple[Any, ...]]
     history: list[tuple[Any, ...]]
-    reminders: list[tuple[Any, ...]]
+    reminders: list[tuple[Any, ...]]  # one per breach
+    targets: int = 0  # over all its reminders
 
 
 def floor_compute(rows: list[Any], now: datetime, contacts: dict[str, tuple[str | None, list[str]]],
                   heads: dict[str, str | None], ts: Callable[[datetime], Any], js: Callable[[Any], Any]) -> Flagged:
-    """The domain work the service does per candidate, written out (default policy: red, weekly)."""
+    """The domain work the service does per candidate, written out (default policy: red, weekly): the flag, the
+    sealed record, and one red reminder row whose targets are each recipient on each of their channels."""
     at_text = utc_text(now)
     zones: dict[str, date] = {}
     out = Flagged([], [], [])
@@ -371,12 +377,16 @@ def floor_compute(rows: list[Any], now: datetime, contacts: dict[str, tuple[str 
         for who in (owner, leader, heads.get(unit) if unit else None):
             if who and who not in to:
                 to.append(who)
+        targets = []
         for who in to:
             email, notify = contacts.get(who, (None, []))
             chans = ([("email", email)] if email else []) + [("webhook", u) for u in notify] or [("log", "log")]
-            for channel, address in chans:
-                out.reminders.append((mid, "red", window, who, channel, address, subject, body, "pending", 0,
-                                      now_db, now_db, "", ""))
+            targets += [{"to": who, "channel": channel, "address": address, "status": "pending"}
+                        for channel, address in chans]
+        if targets:
+            out.targets += len(targets)
+            out.reminders.append((mid, "red", window, js(targets), subject, body, "pending", 0, now_db, now_db, "",
+                                  ""))
     return out
 
 
@@ -411,7 +421,7 @@ class SqliteFloor:
                 lap("history")
             before = c.total_changes
             if w.reminders:
-                c.executemany(REMINDER_INSERT.format(ps=", ".join("?" * 14)), w.reminders)
+                c.executemany(REMINDER_INSERT.format(ps=", ".join("?" * len(REMINDER_COLS))), w.reminders)
             new = c.total_changes - before
             lap("reminders")
             c.execute("COMMIT")
@@ -468,7 +478,7 @@ class PostgresFloor:
             if not self.unnest:
                 new = 0
                 if w.reminders:
-                    cur.executemany(REMINDER_INSERT.format(ps=", ".join(["%s"] * 14)), w.reminders)
+                    cur.executemany(REMINDER_INSERT.format(ps=", ".join(["%s"] * len(REMINDER_COLS))), w.reminders)
                     new = cur.rowcount
                 lap("reminders")
         lap("commit")
@@ -505,17 +515,25 @@ class PostgresFloor:
 # checks (untimed)
 
 
-def verify(app: App, expect: int, audit_all: int, size: int) -> str:
-    """Counts, then a sample of chains (flagged and not) through check_chain; all chains when small."""
+def verify(app: App, expect: int, audit_all: int, size: int) -> tuple[str, int]:
+    """Counts (and the reminders' targets, as the outbox lists them), then a sample of chains (flagged and not)
+    through check_chain; all chains when small. What was checked, and how many targets the reminders hold."""
     M, H = MeasureRow.__table__, HistoryRow.__table__  # type: ignore[attr-defined]
     with app.uow(read_only=True) as uow:
         conn = uow.session.connection()
         flagged = conn.execute(select(sqlalchemy.func.count()).where(M.c.overdue)).scalar()
         records = conn.execute(select(sqlalchemy.func.count()).where(H.c.event == "overdue")).scalar()
         reminders = conn.execute(sqlalchemy.text("SELECT count(*) FROM reminder")).scalar()
-        if not flagged == records == expect or reminders != 3 * expect:
+        if not flagged == records == reminders == expect:
             raise SystemExit(f"verify: {flagged} flagged, {records} overdue records, {reminders} reminders; "
-                             f"expected {expect}, {expect}, {3 * expect}")
+                             f"expected {expect} of each")
+        # one line per target: owner (log), leader (e-mail), unit head (log) of every breach, all pending
+        lines = uow.schedule.reminders()
+        got = Counter((ln.rule, ln.channel, ln.status, ln.recipient.rstrip("0123456789")) for ln in lines)
+        want = Counter({("red", "log", "pending", "owner"): expect, ("red", "email", "pending", "leader"): expect,
+                        ("red", "log", "pending", "head"): expect})
+        if got != want or len({(ln.id, ln.recipient) for ln in lines}) != 3 * expect:
+            raise SystemExit(f"verify: reminder targets {dict(got)}; expected {dict(want)}, 3 people per reminder")
         ids = [r[0] for r in conn.execute(select(M.c.id).where(M.c.overdue).order_by(M.c.id))]
         sample = ids[:: max(1, len(ids) // 200)] + list(range(1, size + 1, max(1, size // 50)))
         rows = {r.id: r for r in conn.execute(select(M).where(M.c.id.in_(sample)))}
@@ -534,16 +552,20 @@ def verify(app: App, expect: int, audit_all: int, size: int) -> str:
         if not report.ok:
             raise SystemExit(f"verify: audit: {report.breaks[:3]}")
         line += f"; audit.verify: all {report.measures} chains ({report.records} records) hold"
-    return line
+    return line, len(lines)
 
 
 def same_writes(read: Callable[[str], Callable[[str], list[Any]]]) -> None:
-    """The floor's database and the service's hold the same flagged measures, history and reminders."""
+    """The floor's database and the service's hold the same flagged measures, history and reminders.
+
+    The reminders' targets are compared as the stored JSON text (json on PostgreSQL keeps it as written), so
+    the floor must write the very bytes the service does: same people, channels and addresses, same order,
+    same key order, same serialisation."""
     queries = [
         "SELECT id, version, head, overdue FROM measure WHERE overdue ORDER BY id",
         "SELECT measure_id, seq, hash, prev_hash FROM history WHERE event = 'overdue' ORDER BY measure_id",
-        'SELECT measure_id, rule, "window", recipient, channel, address, subject, body FROM reminder '
-        'ORDER BY measure_id, recipient, channel',
+        'SELECT measure_id, rule, "window", CAST(targets AS TEXT), subject, body, status, attempts, next_attempt_at, '
+        'created_at, cancelled_reason, last_error FROM reminder ORDER BY measure_id, rule, "window"',
     ]
     for q in queries:
         a, b = read("svc")(q), read("floor")(q)
@@ -576,7 +598,8 @@ class Row:
     setup: float = 0.0
     runs: list[Run] = field(default_factory=list)
     flagged: int = 0
-    reminders: int = 0
+    reminders: int = 0  # outbox rows: one per breach
+    targets: int = 0  # the messages they hold: 3 per breach
     checked: str = ""
 
     def best(self, name: str) -> float:
@@ -736,13 +759,13 @@ def one_run(be: Backend, row: Row, rep: int, profile: Any) -> Run:
 
             for step in ((run_floor, run_service) if rep % 2 == 0 else (run_service, run_floor)):
                 step()
-            want = (row.expect, 3 * row.expect)
-            if got["svc"] != want or got["floor"] != want or got["svc2"] != (0, 0) or got["floor2"][0] != 0:
+            want = (row.expect, row.expect)  # one red reminder per breach (its 3 targets: verify counts them)
+            if got["svc"] != want or got["floor"] != want or got["svc2"] != (0, 0) or got["floor2"] != (0, 0):
                 raise SystemExit(f"{be.name} {row.size}: (flagged, reminders) service {got['svc']} then "
                                  f"{got['svc2']}, floor {got['floor']} then {got['floor2']}; expected {want} then "
                                  "(0, 0)")
             row.flagged, row.reminders = got["svc"]
-            row.checked = verify(app, row.expect, args.audit_all, row.size)
+            row.checked, row.targets = verify(app, row.expect, args.audit_all, row.size)
             if args.verbose and be.name == "postgres":  # flagging a breach should update the row in place
                 engine.dispose()  # a closed connection sends its table statistics
                 time.sleep(1)
@@ -787,12 +810,12 @@ def machine(args: argparse.Namespace, want_pg: bool) -> dict[str, Any]:
           f"{args.tmpdir or tempfile.gettempdir()}")
     print(f"ledger  : sizes {', '.join(map(str, args.sizes))}; 1% due {YESTERDAY} (today in {ZONE} is {TODAY}), "
           f"the rest 30-365 days ahead ({args.layout}); all assigned; {OWNERS} owners (log channel), {LEADERS} "
-          f"leaders (e-mail), {UNITS} unit heads (log): 3 red reminders per breach")
+          f"leaders (e-mail), {UNITS} unit heads (log): 1 red reminder per breach, to 3 targets")
     return m
 
 
 COLUMNS = [("backend", "backend"), ("size", "measures"), ("flagged", "flagged"), ("reminders", "reminders"),
-           ("service", "service s"), ("floor", "floor s"), ("ratio", "service/floor"),
+           ("targets", "reminder targets"), ("service", "service s"), ("floor", "floor s"), ("ratio", "service/floor"),
            ("service2", "2nd run service s"), ("floor2", "2nd run floor s"), ("setup", "bulk load s")]
 
 
@@ -808,7 +831,8 @@ def fill(res: common.Results, rows: list[Row], args: argparse.Namespace) -> comm
     for r in rows:
         svc, flo = r.best("svc"), r.best("floor")
         res.rows.append({"backend": r.backend, "size": r.size, "flagged": r.flagged, "reminders": r.reminders,
-                         "service": round(svc, 3), "floor": round(flo, 3), "ratio": round(svc / flo, 2),
+                         "targets": r.targets, "service": round(svc, 3), "floor": round(flo, 3),
+                         "ratio": round(svc / flo, 2),
                          "service2": round(r.best("svc2"), 3), "floor2": round(r.best("floor2"), 3),
                          "setup": round(r.setup, 1)})
     for backend in dict.fromkeys(r.backend for r in rows):
@@ -816,7 +840,8 @@ def fill(res: common.Results, rows: list[Row], args: argparse.Namespace) -> comm
         res.target(f"{backend}: sweep over 1,000,000 measures under {TARGET_S:g} s",
                    at.best("svc") < TARGET_S if at else None,
                    f"{at.best('svc'):.3f} s, floor {at.best('floor'):.3f} s" if at else "1,000,000 not in --sizes")
-    res.notes.append(f"best of {args.repeat} on fresh clones; 1% of the measures newly overdue ({args.layout} layout); "
+    res.notes.append(f"best of {args.repeat} on fresh clones; 1% of the measures newly overdue ({args.layout} layout), "
+                     "each breach one red reminder to 3 targets (owner, leader, unit head); "
                      "the 2nd run right after flags nothing")
     return res
 
@@ -824,13 +849,14 @@ def fill(res: common.Results, rows: list[Row], args: argparse.Namespace) -> comm
 def table(rows: list[Row], repeat: int) -> None:
     best = "best of " + str(repeat) if repeat > 1 else "one run"
     print(f"\nseconds per sweep ({best} on fresh clones; 2nd = the run right after, which flags nothing)")
-    head = (f"{'backend':<9} {'measures':>9} {'flagged':>7} {'reminders':>9} {'service s':>9} {'floor s':>8} "
+    head = (f"{'backend':<9} {'measures':>9} {'flagged':>7} {'reminders':>9} {'targets':>7} {'service s':>9} "
+            f"{'floor s':>8} "
             f"{'svc/floor':>9} {'2nd svc s':>9} {'2nd floor s':>11} {'setup s':>8}")
     print(head)
     print("-" * len(head))
     for r in rows:
         svc, flo = r.best("svc"), r.best("floor")
-        print(f"{r.backend:<9} {r.size:>9} {r.flagged:>7} {r.reminders:>9} {svc:>9.3f} {flo:>8.3f} "
+        print(f"{r.backend:<9} {r.size:>9} {r.flagged:>7} {r.reminders:>9} {r.targets:>7} {svc:>9.3f} {flo:>8.3f} "
               f"{svc / flo:>8.2f}x {r.best('svc2'):>9.3f} {r.best('floor2'):>11.3f} {r.setup:>8.1f}")
     if repeat > 1:
         print("\nrange over the runs (min-max), service | floor:")
@@ -919,7 +945,8 @@ def main() -> None:
                 print(f"  [{time.perf_counter() - started:6.1f} s] {b} {n}: {msg}", flush=True)
 
             row = run_size(backend, size, args, say, profile if size == args.sizes[-1] else None, args.repeat)
-            say(f"service {row.spread('svc')} s ({row.flagged} flagged, {row.reminders} reminders), floor "
+            say(f"service {row.spread('svc')} s ({row.flagged} flagged, {row.reminders} reminders to {row.targets} "
+                f"targets), floor "
                 f"{row.spread('floor')} s; again {row.spread('svc2')} / {row.spread('floor2')} s (0 flagged); "
                 f"{row.checked}")
             rows.append(row)

@@ -1,10 +1,12 @@
 """The delivery worker: drains the reminder outbox through apprise (e-mail, webhooks, robots) or the log.
 
-One run claims what is due in a batch (one transaction), sends each reminder outside any
-transaction, and records each outcome in a transaction of its own. A failed send is tried again
-later with exponential backoff, for ever; a worker that dies holding a claim loses it when its
-lease runs out, and the reminder is sent again by whoever claims it next. So every reminder is
-sent; twice only if a worker dies between sending and recording, or a send outlasts the lease.
+One run claims what is due in a batch (one transaction), sends each reminder to each of its targets
+still to be served (a person on a channel) outside any transaction, and records the reminder's
+round in a transaction of its own. A failed target is tried again later with exponential backoff,
+for ever, alone: the targets that took it are done. A worker that dies holding a claim loses it
+when its lease runs out, and the reminder is sent again by whoever claims it next. So every
+message is sent; twice only if a worker dies between sending and recording, or a send outlasts
+the lease.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import quote
 import apprise
 
 from states.errors import RectificationError
+from storage.schedule import mailbox_file
 from workflow.app import App
 from workflow.settings import Settings
 
@@ -51,19 +54,22 @@ class DeliveryFailed(RectificationError):
 
 @dataclass(frozen=True)
 class Message:
-    """One reminder as a channel sees it."""
+    """One reminder to one of its targets, as a channel sees it."""
 
-    id: int
+    id: int  # the reminder's
     channel: str  # email | webhook | wecom | dingtalk | log
     address: str  # an e-mail address, an apprise URL, or "log"
     recipient: str
     subject: str
     body: str
+    target: int = 0  # the target's place in the reminder
 
     @classmethod
-    def of(cls, row: Any) -> Message:
-        """The message of a claimed outbox row."""
-        return cls(row.id, row.channel, row.address, row.recipient, row.subject, row.body)
+    def to_targets(cls, row: Any) -> list[Message]:
+        """The messages a claimed outbox row still owes: one per target not yet sent or cancelled."""
+        return [cls(row.id, t["channel"], t["address"], t["to"], t.get("subject", row.subject),
+                    t.get("body", row.body), i)  # a target added later carries its own words
+                for i, t in enumerate(row.targets) if t["status"] == "pending"]
 
 
 Sender = Callable[[Message], None]  # returns when the channel took the message, else raises DeliveryFailed
@@ -74,11 +80,11 @@ class DeliveryResult:
     """What one run of the delivery worker did."""
 
     worker: str
-    claimed: int = 0
-    sent: int = 0
-    failed: int = 0  # recorded as failed, to be retried after a backoff
-    deferred: int = 0  # claimed but not started: too little lease was left; claimable again once it runs out
-    overtaken: int = 0  # sent, but our lease had run out and another worker held the reminder by then
+    claimed: int = 0  # reminders
+    sent: int = 0  # messages (a reminder to one target)
+    failed: int = 0  # messages recorded as failed, to be retried after a backoff
+    deferred: int = 0  # reminders claimed but not started: too little lease was left; claimable again once it runs out
+    overtaken: int = 0  # reminders sent, but our lease had run out and another worker held them by then
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # one per failed attempt, with the channel's words
 
@@ -132,7 +138,7 @@ def to_log(msg: Message, mailbox: Path | None) -> None:
     if mailbox is None:
         return
     mailbox.mkdir(parents=True, exist_ok=True)
-    path = mailbox / f"reminder-{msg.id:06d}.txt"
+    path = mailbox / mailbox_file(msg.id, msg.target)
     scratch = path.with_suffix(f".{os.getpid()}.tmp")
     # whole or not at all, and a second delivery of the same reminder rewrites the same file
     scratch.write_text(f"To: {msg.recipient}\nSubject: {msg.subject}\n\n{msg.body}\n", encoding="utf-8")
@@ -176,26 +182,32 @@ def deliver(app: App, settings: Settings, worker: str, *, send: Sender | None = 
             uow.commit()
         result.claimed += len(rows)
         for row in rows:
-            msg = Message.of(row)
-            if app.clock() > claimed_at + lease / 2:
-                # another worker may take it over while we send: leave it, it comes back when the lease runs out
+            tried = []
+            for msg in Message.to_targets(row):
+                if app.clock() > claimed_at + lease / 2:
+                    # another worker may take it over while we send: leave the rest; what is left of this
+                    # reminder comes back right away, an unstarted one when the lease runs out
+                    break
+                error = _send_one(send, msg)
+                tried.append((msg.target, error))
+                if error:
+                    result.failed += 1
+                    result.warnings.append(f"reminder {msg.id} ({msg.channel} to {msg.recipient}): {error}")
+                    log.info("%s", result.warnings[-1])  # the run's line carries the count and the last one
+                else:
+                    result.sent += 1
+            if not tried:
                 result.deferred += 1
                 continue
-            error = _send_one(send, msg)
             at = app.clock()
             with app.uow() as uow:
-                held = uow.schedule.record_attempt(msg.id, worker, at, not error, error,
-                                                   at + backoff(row.attempts, settings) if error else None)
+                failed = any(error for _, error in tried)
+                held = uow.schedule.record_attempts(row.id, worker, at, row.targets, tried,
+                                                    at + backoff(row.attempts, settings) if failed else at)
                 uow.commit()
-            if error:
-                result.failed += 1
-                result.warnings.append(f"reminder {msg.id} ({msg.channel} to {msg.recipient}): {error}")
-                log.info("%s", result.warnings[-1])  # the run's line carries the count and the last one
-            else:
-                result.sent += 1
             if not held:
                 result.overtaken += 1
-                log.warning("reminder %d: lease ran out during the send; another worker holds it now", msg.id)
+                log.warning("reminder %d: lease ran out during the send; another worker holds it now", row.id)
         fresh = {r.id for r in rows} - seen
         seen |= fresh
         # a short batch means nothing more is due; one of nothing new means only our own retries came back

@@ -149,13 +149,14 @@ def port_taken(port: int) -> bool:
 
 
 def wait_healthy(child: Child, url: str, timeout_s: float = 90.0) -> None:
-    """Wait until a replica answers /healthz; stop with its log's tail if it dies or never answers."""
+    """Wait until a replica is ready (/readyz: it answers and reaches the database); stop with its log's tail
+    if it dies or never answers."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if child.proc and child.proc.poll() is not None:
             break
         try:
-            with urllib.request.urlopen(f"{url}healthz", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}readyz", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -175,7 +176,7 @@ def status_line(url: str) -> str:
     by = ", ".join(f"{w.rsplit(':', 1)[-1]}: {n}" for w, n in per) or "none yet"
     assert overdue is not None and made is not None
     return (f"{time.strftime('%H:%M:%S')}  breaches flagged {overdue[0]}, reminders {made[0]} "
-            f"(sent {made[1]}); sent by pid: {by}")
+            f"(sent {made[1]}); messages sent by pid: {by}")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

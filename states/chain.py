@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 GENESIS = "0" * 64
@@ -20,8 +21,12 @@ def as_utc(at: datetime) -> datetime:
     return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=1024)
 def utc_text(at: datetime) -> str:
-    """A UTC time as the fixed text that goes into a hash (microseconds, 'Z')."""
+    """A UTC time as the fixed text that goes into a hash (microseconds, 'Z').
+
+    Memoised: a sweep seals thousands of records at one `now`, and strftime took half a seal's time.
+    """
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -70,9 +75,11 @@ class Record:
 
     def sealed(self) -> Record:
         """This record with its hash filled in."""
-        from dataclasses import replace
-
-        return replace(self, hash=self.computed_hash())
+        # a copy of the fields with the hash set: what dataclasses.replace gives, without running __init__
+        # and its checks again (a fifth of sealing a record, and a sweep seals ten thousand at once)
+        out = object.__new__(Record)
+        out.__dict__.update(self.__dict__, hash=self.computed_hash())
+        return out
 
 
 @dataclass(frozen=True)

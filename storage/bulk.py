@@ -102,7 +102,7 @@ def _unnest(conn: Connection, columns: Sequence[Column[Any]], values: list[list[
     for col, vals in zip(columns, values, strict=True):
         if isinstance(col.type, JSON):  # sent as text, cast per element
             casts.append("%b::text[]")
-            params.append([None if v is None else json.dumps(v) for v in vals])
+            params.append([json_text(v) for v in vals])
         else:
             casts.append(f"%b::{col.type.compile(conn.dialect)}[]")
             params.append([None if v is None else as_utc(v) for v in vals] if _python_type(col) is datetime else vals)
@@ -115,9 +115,23 @@ def _unnest(conn: Connection, columns: Sequence[Column[Any]], values: list[list[
     return source, tuple(params)
 
 
+def json_text(value: Any) -> str | None:
+    """A JSON column's value as the text stored (json.dumps, as SQLAlchemy's JSON type writes it); the empty
+    list and dict, most history rows' evidence and data, without calling the encoder."""
+    if value is None:
+        return None
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value)
+
+
 def _converter(conn: Connection, col: Column[Any]) -> Callable[[Any], Any] | None:
     """The column type's bind processor; for times and dates memoised, since a sweep writes one `now` many times."""
     process = col.type._cached_bind_processor(conn.dialect)  # the very function SQLAlchemy would call
+    if isinstance(col.type, JSON) and process is not None and \
+            conn.dialect._json_serializer in (None, json.dumps):
+        # what the bind processor gives (json.dumps), with the empty values short-cut; None as it would
+        return lambda v: process(v) if v is None else json_text(v)
     if process is None or _python_type(col) not in (datetime, date):
         return process
     seen: dict[Any, Any] = {}

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
 from sqlalchemy import select as core_select
@@ -49,7 +49,7 @@ _C = ReboundCheckRow.__table__  # type: ignore[attr-defined]
 _E = EvidenceRow.__table__  # type: ignore[attr-defined]
 _A = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
 _H = HistoryRow.__table__  # type: ignore[attr-defined]
-REMINDER_KEY = ("measure_id", "rule", "window", "recipient", "channel")  # uq_reminder_key
+REMINDER_KEY = ("measure_id", "rule", "window")  # uq_reminder_key
 NOT_DEADLINE = ("progress", "recheck", "recheck_late")  # the rules that do not warn about a due date
 OPEN = [str(State.ASSIGNED), str(State.IN_PROGRESS), str(State.SUBMITTED)]
 # open and not yet flagged; read through ix_measure_open_due (state, due), then filtered on the row
@@ -78,16 +78,85 @@ _WITH_ROUND = (
 )
 
 
-# record_attempt's statements, built once: building them on every call cost ~0.6 ms of CPU per reminder,
+# record_attempts' statements, built once: building them on every call cost ~0.6 ms of CPU per reminder,
 # two thirds of a delivery worker's database work (bench/drain.py)
 _HELD = and_(_R.c.id == bindparam("reminder_id"), _R.c.claimed_by == bindparam("worker"), _R.c.status == "sending")
-_RELEASE = {"attempts": _R.c.attempts + 1, "claimed_by": None, "claimed_until": None}
-_RECORD_SENT = update(_R).where(_HELD).values(
-    {**_RELEASE, "status": "sent", "sent_at": bindparam("at", type_=_R.c.sent_at.type), "last_error": ""})
-_RECORD_FAILED = update(_R).where(_HELD).values(
-    {**_RELEASE, "status": "pending", "next_attempt_at": bindparam("retry_at", type_=_R.c.next_attempt_at.type),
-     "last_error": bindparam("error", type_=_R.c.last_error.type)})
+_RECORD = update(_R).where(_HELD).values(
+    attempts=_R.c.attempts + 1, claimed_by=None, claimed_until=None,
+    targets=bindparam("new_targets", type_=_R.c.targets.type), status=bindparam("new_status", type_=_R.c.status.type),
+    next_attempt_at=bindparam("retry_at", type_=_R.c.next_attempt_at.type),
+    sent_at=bindparam("done_at", type_=_R.c.sent_at.type), last_error=bindparam("error", type_=_R.c.last_error.type))
 _ATTEMPT_INSERT = _A.insert()
+_PENDING_OF = core_select(_R.c.id, _R.c.targets).where(_R.c.measure_id == bindparam("of_measure"),
+                                                      _R.c.status == "pending")
+_RETARGET = update(_R).where(_R.c.id == bindparam("reminder_id"), _R.c.status == "pending").values(
+    targets=bindparam("new_targets", type_=_R.c.targets.type), status=bindparam("new_status", type_=_R.c.status.type),
+    cancelled_reason=bindparam("why_cancelled", type_=_R.c.cancelled_reason.type),
+    sent_at=bindparam("done_at", type_=_R.c.sent_at.type))
+
+
+_IN_BATCH = 500  # ids per IN (…): SQLite takes at most 32766 parameters
+_EXISTING = core_select(_R.c.id, _R.c.measure_id, _R.c.rule, _R.c.window, _R.c.status, _R.c.targets, _R.c.subject,
+                        _R.c.body).where(_R.c.measure_id.in_(bindparam("measure_ids", expanding=True)),
+                                         _R.c.status != "cancelled")
+# conditional on the status read: a worker that claimed the reminder meanwhile keeps it (the next sweep adds them)
+_ADD_TARGETS = update(_R).where(_R.c.id == bindparam("reminder_id"), _R.c.status == bindparam("was")).values(
+    targets=bindparam("new_targets", type_=_R.c.targets.type), status="pending", sent_at=None,
+    next_attempt_at=bindparam("due_at", type_=_R.c.next_attempt_at.type))
+
+
+class ReminderLine(NamedTuple):
+    """One target of a reminder as listed: to whom, on which channel, in what state (the reminder's own
+    columns, with the target's status, tries, time sent and error in place of the reminder's)."""
+
+    id: int
+    target: int  # its place among the reminder's targets, from 0
+    measure_id: int
+    code: str
+    rule: str
+    window: str
+    recipient: str
+    channel: str
+    address: str
+    status: str  # pending | sending | sent | cancelled
+    attempts: int
+    subject: str
+    body: str
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str
+    cancelled_reason: str
+
+    @property
+    def file(self) -> str:
+        """Its file name in a mailbox folder (the log channel's)."""
+        return mailbox_file(self.id, self.target)
+
+
+def mailbox_file(reminder_id: int, target: int) -> str:
+    """The file a message to one target of a reminder is written to in a mailbox folder."""
+    return f"reminder-{reminder_id:06d}-{target + 1}.txt"
+
+
+def outcome(targets: Sequence[dict[str, Any]], tried: Sequence[tuple[int, str]], at: datetime
+            ) -> tuple[list[dict[str, Any]], bool]:
+    """The targets after these tries (index, error or ""), and whether any is still to be sent."""
+    new = [dict(t) for t in targets]
+    for i, error in tried:
+        t = new[i]
+        t["attempts"] = t.get("attempts", 0) + 1
+        if error:
+            t["error"] = error[:500]
+        else:
+            t.update(status="sent", at=as_utc(at).isoformat())
+            t.pop("error", None)
+    return new, any(t["status"] == "pending" for t in new)
+
+
+def _settled(targets: Sequence[dict[str, Any]]) -> str:
+    """A reminder's status once none of its targets is pending: sent if any was, else cancelled."""
+    return "sent" if any(t["status"] == "sent" for t in targets) else "cancelled"
 
 
 # statements a command's follow-up runs (in_round, cancel_reminders, schedule_checks), built once:
@@ -100,16 +169,20 @@ _ADD_CHECK = {d.__name__.rsplit(".", 1)[-1]: d.insert(_C).on_conflict_do_nothing
     index_elements=["measure_id", "close_seq", "due_on"]) for d in (postgresql, sqlite)}
 
 
-@lru_cache(maxsize=32)
-def _cancel_statement(rules: tuple[str, ...] | None, deadline: bool, one_recipient: bool) -> Any:
-    """UPDATE that cancels a measure's pending reminders: of these rules, or the deadline warnings, or all."""
-    cond = [_R.c.measure_id == bindparam("of_measure"), _R.c.status == "pending"]
+def _conditions(rules: tuple[str, ...] | None, deadline: bool) -> list[Any]:
+    """Which of a measure's reminders a cancellation takes: these rules, or the deadline warnings, or all."""
+    cond = []
     if rules is not None:
         cond.append(_R.c.rule.in_(list(rules)))
     if deadline:
         cond.append(_R.c.rule.not_in(list(NOT_DEADLINE)))
-    if one_recipient:
-        cond.append(_R.c.recipient == bindparam("to_recipient"))
+    return cond
+
+
+@lru_cache(maxsize=32)
+def _cancel_statement(rules: tuple[str, ...] | None, deadline: bool) -> Any:
+    """UPDATE that cancels a measure's pending reminders: of these rules, or the deadline warnings, or all."""
+    cond = [_R.c.measure_id == bindparam("of_measure"), _R.c.status == "pending", *_conditions(rules, deadline)]
     return update(_R).where(*cond).values(status="cancelled", cancelled_reason=bindparam("why_cancelled"))
 
 
@@ -219,16 +292,55 @@ class ScheduleRepository:
     # -- the outbox --------------------------------------------------------------------------------
 
     def add_reminders(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert reminders; one whose key exists already is left alone. Returns how many were new."""
-        return bulk.insert_many(self.session.connection(), _R, rows, on_conflict_do_nothing=REMINDER_KEY)
+        """Insert reminders; one whose key exists already is left alone, but for the people it does not name
+        yet (a new owner, a new channel), who are added to it. Returns how many reminders were new."""
+        conn = self.session.connection()
+        added = bulk.insert_many(conn, _R, rows, on_conflict_do_nothing=REMINDER_KEY)
+        if added < len(rows):  # a sweep that ran before: only then can an existing reminder lack someone
+            self._add_missing_targets(conn, rows)
+        return added
+
+    def _add_missing_targets(self, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Add to existing reminders the targets of `rows` they lack, in this reminder's own words (which
+        name today's owner). Each recipient owed an occasion's reminder gets it once, as with a row per
+        recipient. A reminder cancelled as a whole stays so; one a worker is sending now is left for the
+        next sweep, since the worker writes back the targets it claimed."""
+        wanted = {(r["measure_id"], r["rule"], r["window"]): r for r in rows}
+        ids = sorted({k[0] for k in wanted})
+        for i in range(0, len(ids), _IN_BATCH):
+            for e in conn.execute(_EXISTING, {"measure_ids": ids[i:i + _IN_BATCH]}):
+                r = wanted.get((e.measure_id, e.rule, e.window))
+                if r is None or e.status == "sending":
+                    continue
+                have = {(t["to"], t["channel"]) for t in e.targets}
+                extra = [t for t in r["targets"] if (t["to"], t["channel"]) not in have]
+                if not extra:
+                    continue
+                if (r["subject"], r["body"]) != (e.subject, e.body):
+                    extra = [{**t, "subject": r["subject"], "body": r["body"]} for t in extra]
+                conn.execute(_ADD_TARGETS, {"reminder_id": e.id, "was": e.status, "new_targets": [*e.targets, *extra],
+                                            "due_at": r["next_attempt_at"]})
 
     def cancel_reminders(self, measure_id: int, why: str, *, rules: Sequence[str] | None = None,
                          deadline: bool = False, recipient: str | None = None) -> None:
-        """Cancel the measure's pending reminders: of these rules, or the deadline warnings, or all; to one
-        recipient if given."""
-        stmt = _cancel_statement(tuple(rules) if rules is not None else None, deadline, recipient is not None)
-        self.session.connection().execute(stmt, {"of_measure": measure_id, "why_cancelled": why,
-                                                 "to_recipient": recipient})
+        """Cancel the measure's pending reminders: of these rules, or the deadline warnings, or all; with a
+        recipient, only what is still to go to that person (the rest of each reminder still goes)."""
+        conn = self.session.connection()
+        key = tuple(rules) if rules is not None else None
+        if recipient is None:
+            conn.execute(_cancel_statement(key, deadline), {"of_measure": measure_id, "why_cancelled": why})
+            return
+        for rid, targets in conn.execute(_PENDING_OF.where(*_conditions(key, deadline)), {"of_measure": measure_id}):
+            new = [{**t, "status": "cancelled", "reason": why} if t["to"] == recipient and t["status"] == "pending"
+                   else t for t in targets]
+            if new == targets:
+                continue
+            left = any(t["status"] == "pending" for t in new)
+            sent = [datetime.fromisoformat(t["at"]) for t in new if t["status"] == "sent" and t.get("at")]
+            conn.execute(_RETARGET, {"reminder_id": rid, "new_targets": new,
+                                     "new_status": "pending" if left else _settled(new),
+                                     "why_cancelled": "" if left else why,
+                                     "done_at": max(sent) if sent and not left else None})
 
     def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
         """Claim up to `limit` reminders due for sending: pending ones, or ones whose lease ran out."""
@@ -253,27 +365,45 @@ class ScheduleRepository:
         return list(conn.execute(core_select(_R).where(_R.c.id.in_(ids), _R.c.claimed_by == worker,
                                                        _R.c.status == "sending").order_by(_R.c.id)))
 
-    def record_attempt(self, reminder_id: int, worker: str, at: datetime, ok: bool, error: str,
-                       retry_at: datetime | None) -> bool:
-        """Record one send attempt; False if this worker no longer held the reminder."""
+    def record_attempts(self, reminder_id: int, worker: str, at: datetime, targets: Sequence[dict[str, Any]],
+                        tried: Sequence[tuple[int, str]], retry_at: datetime) -> bool:
+        """Record one delivery round of a reminder: each target tried (index, error or "") and its attempt;
+        the reminder is sent once no target is left, else due again at `retry_at`. False if this worker no
+        longer held it (its lease ran out and another worker took it)."""
         conn = self.session.connection()
-        held = {"reminder_id": reminder_id, "worker": worker}
-        if ok:
-            result = conn.execute(_RECORD_SENT, {**held, "at": at})
-        else:
-            result = conn.execute(_RECORD_FAILED, {**held, "retry_at": retry_at, "error": error[:500]})
-        conn.execute(_ATTEMPT_INSERT, {"reminder_id": reminder_id, "at": at, "worker": worker, "ok": ok,
-                                       "error": error[:500]})
+        new, left = outcome(targets, tried, at)
+        errors = [e for _, e in tried if e]
+        result = conn.execute(_RECORD, {"reminder_id": reminder_id, "worker": worker, "new_targets": new,
+                                        "new_status": "pending" if left else _settled(new),
+                                        "retry_at": retry_at if left else at, "done_at": None if left else at,
+                                        "error": errors[-1][:500] if errors else ""})
+        if tried:
+            conn.execute(_ATTEMPT_INSERT, [{"reminder_id": reminder_id, "recipient": targets[i]["to"],
+                                            "channel": targets[i]["channel"], "at": at, "worker": worker,
+                                            "ok": not e, "error": e[:500]} for i, e in tried])
         return bool(result.rowcount)
 
-    def reminders(self, status: str | None = None, measure_id: int | None = None) -> list[Any]:
-        """Reminders with their measure code, newest first."""
+    def reminders(self, status: str | None = None, measure_id: int | None = None) -> list[ReminderLine]:
+        """Reminders with their measure code, oldest first, one line per target; `status` is the target's."""
         stmt = core_select(_R, _M.c.code).select_from(_R.join(_M, _M.c.id == _R.c.measure_id))
-        if status:
-            stmt = stmt.where(_R.c.status == status)
         if measure_id:
             stmt = stmt.where(_R.c.measure_id == measure_id)
-        return list(self.session.connection().execute(stmt.order_by(_R.c.created_at, _R.c.id)))
+        out = []
+        for r in self.session.connection().execute(stmt.order_by(_R.c.created_at, _R.c.id)):
+            for i, t in enumerate(r.targets):
+                state = t["status"]
+                if state == "pending" and r.status in ("sending", "cancelled"):
+                    state = r.status  # claimed by a worker now, or cancelled with the whole reminder
+                if status and state != status:
+                    continue
+                sent = t.get("at")
+                out.append(ReminderLine(
+                    r.id, i, r.measure_id, r.code, r.rule, r.window, t["to"], t["channel"], t["address"], state,
+                    t.get("attempts", 0), t.get("subject", r.subject), t.get("body", r.body), as_utc(r.created_at),
+                    as_utc(r.next_attempt_at),
+                    as_utc(datetime.fromisoformat(sent)) if sent else None, t.get("error", ""),
+                    t.get("reason", r.cancelled_reason) if state == "cancelled" else ""))
+        return out
 
     # -- rebound checks ------------------------------------------------------------------------------
 

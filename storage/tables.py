@@ -182,15 +182,19 @@ class AccessLogRow(SQLModel, table=True):
 
 
 class ReminderRow(SQLModel, table=True):
-    """A reminder in the outbox: written with what caused it, sent later by a delivery worker.
+    """A reminder in the outbox: written with what caused it, sent later by a delivery worker to each target.
 
-    Its key (measure, rule, window, recipient, channel) makes it exist once however often, late
-    or in how many processes a sweep runs.
+    Its key (measure, rule, window) makes it exist once however often, late or in how many processes
+    a sweep runs. Its targets are the people it goes to, one per channel, each with its own state:
+    `{"to", "channel", "address", "status": pending|sent|cancelled, "attempts", "at", "error", "reason"}`
+    (the last four once they apply; a target added to an existing reminder, such as a new owner, also
+    carries its own "subject" and "body"). One row per occasion, not per person and channel: a breach
+    writes a third of the rows it used to, and the text once.
     """
 
     __tablename__ = "reminder"
     __table_args__ = (
-        UniqueConstraint("measure_id", "rule", "window", "recipient", "channel", name="uq_reminder_key"),
+        UniqueConstraint("measure_id", "rule", "window", name="uq_reminder_key"),
         # a delivery claim reads due reminders in (next_attempt_at, id) order: with id in the index
         # that is a range cut by LIMIT, even when a sweep gave thousands the same next_attempt_at
         Index("ix_reminder_due", "status", "next_attempt_at", "id"),
@@ -199,28 +203,28 @@ class ReminderRow(SQLModel, table=True):
     measure_id: int = Field(foreign_key="measure.id")  # indexed by uq_reminder_key
     rule: str = Field(max_length=32)  # yellow | orange | red | progress | recheck | recheck_late
     window: str = Field(max_length=64)  # the occasion: the due date warned about, the week late, …
-    recipient: str = Field(max_length=64)
-    channel: str = Field(max_length=16)  # email | webhook | wecom | dingtalk | log
-    address: str  # the apprise URL (or "log")
+    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     subject: str
     body: str
-    status: str = "pending"  # pending | sending | sent | cancelled
-    attempts: int = 0
+    status: str = "pending"  # pending | sending | sent | cancelled: sent once no target is left pending
+    attempts: int = 0  # delivery rounds (the backoff counts them); each target counts its own tries
     next_attempt_at: datetime
     claimed_by: str | None = None
     claimed_until: datetime | None = None
     created_at: datetime
-    sent_at: datetime | None = None
+    sent_at: datetime | None = None  # when the last target was done
     cancelled_reason: str = ""
     last_error: str = ""
 
 
 class DeliveryAttemptRow(SQLModel, table=True):
-    """One try at sending a reminder, and how it went."""
+    """One try at sending a reminder to one of its targets, and how it went."""
 
     __tablename__ = "delivery_attempt"
     id: int | None = Field(default=None, primary_key=True)
     reminder_id: int = Field(foreign_key="reminder.id", index=True)
+    recipient: str = Field(default="", max_length=64)
+    channel: str = Field(default="", max_length=16)
     at: datetime
     worker: str
     ok: bool

@@ -37,9 +37,9 @@ def _shown(address: str) -> str:
 
 
 def _item(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "measure": r.code, "rule": r.rule, "window": r.window, "recipient": r.recipient,
-            "channel": r.channel, "address": _shown(r.address), "status": r.status, "attempts": r.attempts,
-            "subject": r.subject, "created_at": r.created_at.isoformat(),
+    return {"id": r.id, "target": r.target, "measure": r.code, "rule": r.rule, "window": r.window,
+            "recipient": r.recipient, "channel": r.channel, "address": _shown(r.address), "status": r.status,
+            "attempts": r.attempts, "subject": r.subject, "created_at": r.created_at.isoformat(),
             "next_attempt_at": r.next_attempt_at.isoformat() if r.status == "pending" else None,
             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "last_error": r.last_error,
             "cancelled_reason": r.cancelled_reason}
@@ -60,7 +60,7 @@ def reminders(
     fmt: Annotated[TableOrJson, typer.Option("--format")] = TableOrJson.table,
     db: DbOpt = None,
 ) -> None:
-    """List the reminders, oldest first, with their state and attempts."""
+    """List the reminders, oldest first, one line per recipient and channel, with its state and attempts."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"db": db}  # `rectify reminders --db X send` means the same as `… send --db X`
         return

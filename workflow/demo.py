@@ -285,7 +285,7 @@ def _reminders(console: Console, app: App, built: Built, codes: set[str]) -> Non
     outcomes = Counter(c.status for c in checks)
     console.print(f"{built.days_swept} days swept, {built.first_day} to {built.last_day} at "
                   f"{SWEEP_AT[0]:02d}:{SWEEP_AT[1]:02d}: {built.flagged} breaches flagged overdue, "
-                  f"{len(rows)} reminders written, {built.delivered} delivered"
+                  f"{len({r.id for r in rows})} reminders written ({len(rows)} messages), {built.delivered} delivered"
                   + (f", {built.failed} failed (retried)" if built.failed else "") + ".\n"
                   f"Rebound checks (复查): {outcomes['held']} held, {outcomes['rebounded']} rebounded, "
                   f"{outcomes['cancelled']} cancelled by the reopening, {outcomes['pending']} due after "
@@ -297,7 +297,7 @@ def _reminders(console: Console, app: App, built: Built, codes: set[str]) -> Non
         s.add_column(c, no_wrap=c != "主题")
     for r in (x for x in samples if x is not None):
         s.add_row(f"{r.created_at.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d}", f"{r.recipient} <{r.address}>",
-                  r.subject, f"reminder-{r.id:06d}.txt")
+                  r.subject, r.file)
     console.print(s)
     files = len(list(built.mailbox.glob("reminder-*.txt")))
     console.print(f"The mailbox folder {built.mailbox} holds {files} messages, one file each: the demo delivers "

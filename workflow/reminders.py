@@ -1,8 +1,9 @@
 """Reminders: who is told, on which channels, in what words; written to the outbox by the sweeps.
 
-A reminder is one row per (measure, rule, window, recipient, channel). The channel comes from
-the person's contacts in the plan: e-mail, JSON webhooks, WeCom and DingTalk robots; a person
-with none gets the log channel, so no reminder is ever dropped for want of an address.
+A reminder is one outbox row per (measure, rule, window), with one target per recipient and
+channel. The channels come from the person's contacts in the plan: e-mail, JSON webhooks, WeCom
+and DingTalk robots; a person with none gets the log channel, so no reminder is ever dropped for
+want of an address.
 """
 
 from __future__ import annotations
@@ -65,14 +66,16 @@ def message(item: InRound, due: Due, today: date, days_left: int | None, extra: 
 
 def rows(item: InRound, due: Due, today: date, now: datetime, contacts: dict[str, tuple[str | None, list[str]]],
          unit_heads: dict[str, str | None], days_left: int | None, extra: str = "") -> list[dict[str, Any]]:
-    """The outbox rows for one reminder a measure is owed: one per recipient and channel."""
-    subject, body = message(item, due, today, days_left, extra)
-    out = []
+    """The outbox row for one reminder a measure is owed, with a target per recipient and channel (none if it
+    has no one to go to)."""
+    targets = []
     for who in recipients(item, due.to, unit_heads):
         email, notify = contacts.get(who, (None, []))
-        for channel, address in channels(email, notify):
-            out.append({"measure_id": item.measure.id, "rule": due.rule, "window": due.window, "recipient": who,
-                        "channel": channel, "address": address, "subject": subject, "body": body,
-                        "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
-                        "cancelled_reason": "", "last_error": ""})
-    return out
+        targets += [{"to": who, "channel": channel, "address": address, "status": "pending"}
+                    for channel, address in channels(email, notify)]
+    if not targets:
+        return []
+    subject, body = message(item, due, today, days_left, extra)
+    return [{"measure_id": item.measure.id, "rule": due.rule, "window": due.window, "targets": targets,
+             "subject": subject, "body": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
+             "created_at": now, "cancelled_reason": "", "last_error": ""}]

@@ -79,9 +79,11 @@ def test_a_measure_goes_overdue_and_its_late_extension_clears_the_flag(demo: Dem
     assert events.index("extend_request") > events.index("overdue")
     assert approve["data"]["new_due"] == "2024-12-31" and approve["actor"] == "deputy-invest"
     assert events[-1] == "recheck" and "close" in events
-    reds = demo.query("select r.recipient from reminder r join measure m on m.id = r.measure_id "
+    reds = demo.query("select r.targets from reminder r join measure m on m.id = r.measure_id "
                       "where m.code = 'tcj-1.3.1' and r.rule = 'red'")
-    assert sorted(r for (r,) in reds) == ["deputy-invest", "invest-head"]  # owner, leader (the owner heads the unit)
+    (red,) = [json.loads(targets) for (targets,) in reds]  # late one day, then extended: one red reminder
+    assert [(t["to"], t["status"]) for t in red] == [  # owner, leader (the owner heads the unit)
+        ("invest-head", "sent"), ("deputy-invest", "sent")]
     assert "逾期与延期 — tcj-1.3.1" in demo.proc.stdout
 
 
@@ -118,24 +120,44 @@ def test_the_earlier_round_counts_a_rebound_and_the_ledger_links_it(demo: Demo) 
     assert "重复 tcj-2021-1.1" in demo.proc.stdout and "lc-tcj-2021" in demo.proc.stdout
 
 
+def mailbox_files(lines: list[dict[str, Any]]) -> set[str]:
+    """The mailbox files of the reminders as listed: one per target."""
+    return {f"reminder-{x['id']:06d}-{x['target'] + 1}.txt" for x in lines}
+
+
 def test_the_jobs_delivered_every_reminder_to_the_mailbox_folder(demo: Demo) -> None:
-    rows = demo.query("select rule, status from reminder")
-    assert {rule for rule, _ in rows} >= {"yellow", "orange", "red", "recheck", "progress"}
-    assert {status for _, status in rows} == {"sent"}
-    files = sorted((demo.folder / "rectify-demo.mailbox").glob("reminder-*.txt"))
-    assert len(files) == len(rows) > 0
-    first_red = demo.query("select id from reminder where rule = 'red' order by id limit 1")[0][0]
-    text = (demo.folder / "rectify-demo.mailbox" / f"reminder-{first_red:06d}.txt").read_text(encoding="utf-8")
-    assert "Subject: 【红色预警】" in text and "@tcj.example.gov.cn>" in text
+    rows = [(i, rule, status, json.loads(targets))
+            for i, rule, status, targets in demo.query("select id, rule, status, targets from reminder order by id")]
+    assert {rule for _, rule, _, _ in rows} >= {"yellow", "orange", "red", "recheck", "progress"}
+    assert {status for _, _, status, _ in rows} == {"sent"}
+    targets = [(i, n, t) for i, _, _, ts in rows for n, t in enumerate(ts)]
+    assert {t["status"] for _, _, t in targets} == {"sent"} and all(t["attempts"] == 1 for _, _, t in targets)
+    assert len(targets) > len(rows) > 0  # an orange or red warning is one reminder to owner and leader
+    # one attempt recorded per target, and the list shows one line per target
+    attempts = demo.query("select reminder_id, recipient, channel, ok from delivery_attempt order by reminder_id, id")
+    assert attempts == [(i, t["to"], t["channel"], 1) for i, _, t in targets]
+    lines = demo.json("reminders")
+    assert sorted((x["id"], x["target"], x["recipient"], x["status"]) for x in lines) == [
+        (i, n, t["to"], "sent") for i, n, t in targets]
+    mailbox = demo.folder / "rectify-demo.mailbox"
+    assert {f.name for f in mailbox.glob("reminder-*.txt")} == mailbox_files(lines)
+    first_red, _, _, to = next(r for r in rows if r[1] == "red")
+    assert len(to) == 2
+    for n, t in enumerate(to):  # a file per person the warning went to
+        text = (mailbox / f"reminder-{first_red:06d}-{n + 1}.txt").read_text(encoding="utf-8")
+        assert f"To: {t['to']} <{t['address']}>" in text and t["address"].endswith("@tcj.example.gov.cn")
+        assert "Subject: 【红色预警】" in text
     assert "黄色预警" in demo.proc.stdout and "复查提醒" in demo.proc.stdout
-    assert f"holds {len(rows)} messages" in demo.proc.stdout
+    assert f"{len(rows)} reminders written ({len(targets)} messages), {len(targets)} delivered." in demo.proc.stdout
+    assert f"holds {len(targets)} messages" in demo.proc.stdout
 
 
 def test_the_demo_runs_again_in_the_same_folder(demo: Demo) -> None:
     again = rectify(demo.folder, "demo")
     assert "整改完成率100%" in again.stdout
-    rows = demo.query("select count(*) from reminder")[0][0]
-    assert len(list((demo.folder / "rectify-demo.mailbox").glob("reminder-*.txt"))) == rows
+    lines = demo.json("reminders")  # one line per target of each reminder
+    assert len(lines) > demo.query("select count(*) from reminder")[0][0]
+    assert {f.name for f in (demo.folder / "rectify-demo.mailbox").glob("reminder-*.txt")} == mailbox_files(lines)
 
 
 def test_the_outcome_figures_recorded_in_the_round_add_up_in_the_stats(demo: Demo) -> None:

@@ -150,10 +150,12 @@ def test_restarts_and_cut_connections_under_load_give_503s_and_lose_or_double_no
             time.sleep(1.0)
         throwaway_pg.stop("fast")
         time.sleep(0.5)  # the clients keep asking while it is down
+        ready_down, alive_down = httpx.get(f"{base}/readyz", timeout=10), httpx.get(f"{base}/healthz", timeout=10)
         cli = subprocess.run([str(Path(sys.executable).with_name("rectify")), "ledger", "--db", url],
                              capture_output=True, text=True, timeout=60)
         throwaway_pg.start()
         recovery.append(_until_healthy(base, tokens["alice"]))
+        ready_up = httpx.get(f"{base}/readyz", timeout=10)
         # a command cut off with the database keeps its key's claim until the lease runs out (nobody can
         # tell it from a slow one): a minute later a retry with the key takes it over
         clock.advance(idempotency.LEASE + timedelta(seconds=1))
@@ -171,6 +173,10 @@ def test_restarts_and_cut_connections_under_load_give_503s_and_lose_or_double_no
         assert one_line(r.json()).startswith("the database is unavailable right now; try again")
         assert r.json()["error"] == "DatabaseUnavailable" and r.headers["retry-after"] == "2"
     assert all(s <= RECOVERY_S for s in recovery), f"seconds to answer again after each restart: {recovery}"
+    # readiness asks the database, liveness does not: a load balancer takes the replica out, and does not restart it
+    assert (ready_down.status_code, ready_down.json()["error"], alive_down.status_code) == (
+        503, "DatabaseUnavailable", 200)
+    assert (ready_up.status_code, ready_up.json()) == (200, {"status": "ok", "database": "ok"})
     assert cli.returncode != 0 and cli.stdout == ""
     assert len(cli.stderr.strip().splitlines()) == 1 and cli.stderr.startswith("error: database error:"), cli.stderr
 

@@ -7,8 +7,9 @@ worker and a scheduler are SIGKILLed and started again. Afterwards:
 - every tick's effect once: the measures no client touches have exactly the overdue records and the
   reminders that one process sweeping the same days alone gives them; every breach of any measure is
   flagged once (one overdue record, with its red reminder), and none is missed;
-- every reminder exists once and reached the counting webhook once (a second copy only of one a killed
-  worker held: delivery is at least once), with one successful attempt recorded;
+- every reminder exists once, with each of its targets once; each target sent reached the counting
+  webhook once (a second copy only of the one reminder a killed worker was sending: delivery is at
+  least once), with one successful attempt recorded for it, naming its recipient and channel;
 - no measure's history out of order: seq runs 1..version, every chain verifies and replays to its row;
 - every 2xx a client saw is in the history as that event by that person, and nothing else was done in
   a client's name (an idempotent retry on the other replica added nothing);
@@ -42,6 +43,7 @@ import pytest
 from sqlalchemy import select, text
 
 from storage.engine import reader
+from storage.tables import DeliveryAttemptRow, ReminderRow
 from tests.conftest import PG_ADMIN_URL, AppFactory
 from tests.jobs.scheduler_workers import loop_once, serve, set_time
 from tests.jobs.test_scheduler import Webhook, import_round, local
@@ -67,6 +69,8 @@ DUES = {i + 1: SPREAD[i % len(SPREAD)] for i in range(20)} | {i: "2025-06-30" fo
 DAYS = [date(2024, 9, 23) + timedelta(days=n) for n in range(22)]  # the National Day holidays in between
 WORKER_KILLED_FROM, SCHEDULER_KILLED_ON = 3, 10  # days (indexes); kills end early enough for leases to run out
 DWELL_S = 0.5  # how long the clients work each day
+REMINDER = ReminderRow.__table__  # type: ignore[attr-defined]
+ATTEMPT = DeliveryAttemptRow.__table__  # type: ignore[attr-defined]
 
 
 # -- what the database holds ----------------------------------------------------------------------------------
@@ -81,10 +85,18 @@ def rows(app: App, stmt: Any, **params: Any) -> list[Any]:
 Effects = tuple[frozenset[tuple[str, ...]], frozenset[tuple[str, str]]]
 
 
+def targets(app: App) -> list[tuple[Any, ...]]:
+    """Every target of every reminder: (reminder id, measure code, rule, window, reminder status, the target)."""
+    got = rows(app, select(REMINDER.c.id, MEASURE.c.code, REMINDER.c.rule, REMINDER.c.window, REMINDER.c.status,
+                           REMINDER.c.targets).join(MEASURE, MEASURE.c.id == REMINDER.c.measure_id)
+               .order_by(REMINDER.c.id))
+    return [(i, code, rule, window, status, t) for i, code, rule, window, status, ts in got for t in ts]
+
+
 def effects(app: App, among: list[str]) -> Effects:
-    """The reminder keys and the overdue records (measure, day) of these measures."""
-    keys = rows(app, 'SELECT m.code, r.rule, r."window", r.recipient, r.channel FROM reminder r '
-                     "JOIN measure m ON m.id = r.measure_id")
+    """The reminder keys, one per target (measure, rule, window, recipient, channel), and the overdue records
+    (measure, day) of these measures."""
+    keys = [(code, rule, window, t["to"], t["channel"]) for _i, code, rule, window, _s, t in targets(app)]
     overdue = rows(app, select(MEASURE.c.code, HISTORY.c.data).join(MEASURE, MEASURE.c.id == HISTORY.c.measure_id)
                    .where(HISTORY.c.event == "overdue"))
     return (frozenset(tuple(k) for k in keys if k[0] in among),
@@ -342,24 +354,37 @@ def test_replicas_schedulers_and_a_killed_worker_on_one_database_do_everything_o
         week = ((date.fromisoformat(data["today"]) - date.fromisoformat(data["due"])).days - 1) // 7
         assert (code, f"due:{data['due']}:{week}") in red, (code, data)
 
-    # every reminder once, sent once: one successful attempt each, one arrival at the webhook each
-    assert rows(app, 'SELECT measure_id, rule, "window", recipient, channel FROM reminder GROUP BY 1, 2, 3, 4, 5 '
-                     "HAVING count(*) > 1") == []
+    # every reminder once, and each of its targets once, sent once: one successful attempt each, one arrival
+    # at the webhook each
+    assert rows(app, 'SELECT measure_id, rule, "window" FROM reminder GROUP BY 1, 2, 3 HAVING count(*) > 1') == []
+    every = targets(app)
+    assert [k for k, n in Counter((i, t["to"], t["channel"]) for i, *_r, t in every).items() if n > 1] == []
     status = outbox(app)
-    assert set(status) <= {"sent", "cancelled"} and status["sent"] > len(expected[-1][0])
-    assert rows(app, "SELECT r.id, r.status, count(a.id) FILTER (WHERE a.ok) FROM reminder r LEFT JOIN "
-                     "delivery_attempt a ON a.reminder_id = r.id GROUP BY r.id, r.status HAVING count(a.id) FILTER "
-                     "(WHERE a.ok) <> CASE WHEN r.status = 'sent' THEN 1 ELSE 0 END") == []
-    sent = {i: (urlsplit(addr).path, subject, body) for i, addr, subject, body in
-            rows(app, "SELECT id, address, subject, body FROM reminder WHERE status = 'sent'")}
+    assert set(status) <= {"sent", "cancelled"} and status["sent"] > len({k[:3] for k in expected[-1][0]})
+    assert sum(t["status"] == "sent" for *_k, t in every) > len(expected[-1][0])
+    # a reminder is sent once no target is left pending; one cancelled was never sent to anyone (no channel
+    # fails here, so none was sent to some of its targets and not yet to the others)
+    assert {t["status"] for *_k, rs, t in every if rs == "sent"} <= {"sent", "cancelled"}
+    assert {t["status"] for *_k, rs, t in every if rs == "cancelled"} <= {"pending", "cancelled"}
+    ok = Counter((i, to, channel) for i, to, channel in
+                 rows(app, select(ATTEMPT.c.reminder_id, ATTEMPT.c.recipient, ATTEMPT.c.channel).where(ATTEMPT.c.ok)))
+    assert ok == Counter({(i, t["to"], t["channel"]): 1 for i, *_k, t in every if t["status"] == "sent"})
+    assert rows(app, select(ATTEMPT.c.id).where((ATTEMPT.c.recipient == "") | (ATTEMPT.c.channel == ""))) == []
+    texts = {i: (subject, body) for i, subject, body in rows(app, select(REMINDER.c.id, REMINDER.c.subject,
+                                                                           REMINDER.c.body))}
+    # a target added to a reminder later (a measure's new owner) carries its own words
+    sent = {(i, t["to"], t["channel"]): (urlsplit(t["address"]).path, t.get("subject", texts[i][0]),
+                                         t.get("body", texts[i][1]))
+            for i, *_k, t in every if t["status"] == "sent"}
     extra = webhook.arrived - Counter(sent.values())
     assert Counter(sent.values()) - webhook.arrived == Counter()  # none lost
-    # a second copy only of what a dead worker held, at most one per worker (it sends one at a time)
+    # a second copy only of what a dead worker held, of one reminder at most per worker (it sends one reminder
+    # at a time, to its targets one after the other, and records them together)
     for worker, held in kills.held.items():
-        twice = [i for i in held if extra[sent[i]]]
-        assert len(twice) <= 1, (worker, twice)
-        for i in twice:
-            extra[sent[i]] -= 1
+        twice = [k for k in sent if k[0] in held and extra[sent[k]]]
+        assert len({i for i, _to, _channel in twice}) <= 1, (worker, twice)
+        for k in twice:
+            extra[sent[k]] -= 1
     assert +extra == Counter()
     assert kills.caught("worker"), "the worker was killed while it held claims"
 
@@ -435,8 +460,8 @@ def test_the_scale_out_script_starts_replicas_schedulers_and_workers_and_stops_t
             wait_for("33 breaches flagged and e-mail sent", done, timeout=120)
             time.sleep(2)  # two more ticks of every process
             assert conn.execute("SELECT count(*) FROM history WHERE event = 'overdue'").fetchone() == (33,)
-            assert conn.execute("SELECT count(*) FROM delivery_attempt WHERE ok GROUP BY reminder_id "
-                                "HAVING count(*) > 1").fetchall() == []
+            assert conn.execute("SELECT count(*) FROM delivery_attempt WHERE ok GROUP BY reminder_id, recipient, "
+                                "channel HAVING count(*) > 1").fetchall() == []
         assert list((tmp_path / "run" / "mail" / "new").iterdir())  # the local SMTP server kept what came
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0

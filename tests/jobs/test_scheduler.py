@@ -1,7 +1,8 @@
 """The scheduler: its jobs, its log lines, its commands, and real scheduler processes.
 
-Several processes on one PostgreSQL database flag each breach once and create and deliver each
-reminder once; a scheduler killed mid-sweep, or frozen across many ticks, catches up once.
+Several processes on one PostgreSQL database flag each breach once and create each reminder once and
+deliver it once to each of its targets; a scheduler killed mid-sweep, or frozen across many ticks,
+catches up once.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from jobs.progress import Board
 from jobs.scheduler import Failed, Scheduler, Sweep, run_once, run_sweep, sweeps
 from storage.engine import reader
+from storage.tables import ReminderRow
 from tests.cli.helpers import rectify
 from tests.conftest import AppFactory
 from tests.support import count, plan_data, versions_match_history
@@ -43,6 +45,7 @@ from workflow.settings import Settings
 from .scheduler_workers import TICK_S, loop_once, processes, serve, set_time
 
 ROOT = Path(__file__).resolve().parents[2]
+REMINDER = ReminderRow.__table__  # type: ignore[attr-defined]
 
 
 def local(day: date, hour: int = 9) -> datetime:
@@ -122,9 +125,11 @@ def test_run_once_runs_every_sweep_in_order_and_logs_one_line_each(app: App, clo
     outcomes = run_once(app, settings_for("unused"))
     assert [o.line().split(":")[0] for o in outcomes] == ["overdue", "reminders", "delivery"]
     assert scheduler_lines(caplog) == [o.line() for o in outcomes]
-    assert outcomes[0].line().startswith("overdue: examined 2, flagged 2 overdue, 4 new reminder(s)")
+    # a red reminder per breach, each to its owner (e-mail) and its leader (the log)
+    assert outcomes[0].line().startswith("overdue: examined 2, flagged 2 overdue, 2 new reminder(s)")
+    assert targets(app) == Counter({("email", "pending"): 2, ("log", "sent"): 2})
     # the owners have e-mail and no SMTP server is configured: those wait for a retry, the log channel went out
-    assert outcomes[2].line().startswith("delivery: claimed 4, sent 2, failed 2 (retried later)")
+    assert outcomes[2].line().startswith("delivery: claimed 2, sent 2, failed 2 (retried later)")
     assert [o.line().split(" in ")[0] for o in run_once(app, settings_for("unused"))] == [
         "overdue: examined 0, flagged 0 overdue, 0 new reminder(s)", "reminders: examined 2, 0 new reminder(s)",
         "delivery: claimed 0, sent 0, failed 0 (retried later)"]
@@ -201,7 +206,8 @@ def test_the_sweep_commands_print_their_line_and_the_scheduler_runs_once(
     # the commands run on today's date: every measure of the small plan (2024) is long overdue
     shown = runner.invoke(cli, ["sweep", "overdue", "--db", db])
     assert (shown.exit_code, shown.stdout.split(" in ")[0]) == (0, "overdue: examined 3, flagged 3 overdue, "
-                                                                     "6 new reminder(s)")
+                                                                     "3 new reminder(s)")
+    assert sum(targets(app).values()) == 6  # each to its owner and its leader
     shown = runner.invoke(cli, ["sweep", "reminders", "--db", db])
     assert (shown.exit_code, shown.stdout.split(" in ")[0]) == (0, "reminders: examined 3, 0 new reminder(s)")
     once = runner.invoke(cli, ["scheduler", "--once", "--db", db])
@@ -245,8 +251,9 @@ def test_rectify_scheduler_runs_until_sigterm(app: App, tmp_path: Path) -> None:
     assert any(ln.endswith("scheduler: SIGTERM, stopping once the running sweeps are done") for ln in lines)
     assert lines[-1].endswith("scheduler: stopped")
     first = [ln for ln in lines if " overdue: " in ln][0]
-    assert first.split(" in ")[0].endswith("flagged 3 overdue, 6 new reminder(s)")
+    assert first.split(" in ")[0].endswith("flagged 3 overdue, 3 new reminder(s)")
     assert count(app, "history", "event = 'overdue'") == 3
+    assert sum(targets(app).values()) == 6
 
 
 # -- real scheduler processes -------------------------------------------------------------------------------
@@ -262,10 +269,22 @@ def import_round(app: App, measures: int, dues: dict[int, str] | None = None, no
     importer.import_plan(app, Plan.model_validate(data), "test")
 
 
-def state(app: App) -> tuple[int, int, int]:
-    """Overdue records, reminders, reminders sent."""
-    return (count(app, "history", "event = 'overdue'"), count(app, "reminder"),
-            count(app, "reminder", "status = 'sent'"))
+def outbox(app: App) -> list[Any]:
+    """The reminder rows, their targets decoded (on either database)."""
+    with reader(app.engine).connect() as conn:
+        return list(conn.execute(select(REMINDER).order_by(REMINDER.c.id)).all())
+
+
+def targets(app: App) -> Counter[tuple[str, str]]:
+    """The reminders' targets (one message each) by channel and status."""
+    return Counter((t["channel"], t["status"]) for r in outbox(app) for t in r.targets)
+
+
+def state(app: App) -> tuple[int, int, int, int, int]:
+    """Overdue records, reminders, reminders sent, their targets (the messages owed), targets sent."""
+    rows = outbox(app)
+    return (count(app, "history", "event = 'overdue'"), len(rows), sum(r.status == "sent" for r in rows),
+            sum(len(r.targets) for r in rows), sum(t["status"] == "sent" for r in rows for t in r.targets))
 
 
 def _rows(app: App, sql: str) -> list[Any]:
@@ -280,10 +299,15 @@ def breaches_per_measure(app: App) -> set[int]:
 
 
 def delivered_once(app: App) -> bool:
-    """Every reminder went out in one successful attempt and none failed."""
-    return (count(app, "reminder", "status <> 'sent' OR attempts <> 1") == 0
+    """Every reminder went out in one round, to each of its targets in one successful attempt, and none failed."""
+    rows = outbox(app)
+    tried = Counter((i, to, channel) for i, to, channel in _rows(
+        app, "SELECT reminder_id, recipient, channel FROM delivery_attempt"))
+    owed = Counter((r.id, t["to"], t["channel"]) for r in rows for t in r.targets)
+    return (all(r.status == "sent" and r.attempts == 1 for r in rows)
+            and all(t["status"] == "sent" and t["attempts"] == 1 for r in rows for t in r.targets)
             and count(app, "delivery_attempt", "NOT ok") == 0
-            and count(app, "delivery_attempt") == count(app, "reminder"))
+            and tried == owed and set(owed.values()) == {1})
 
 
 class Webhook:
@@ -345,10 +369,10 @@ def test_four_scheduler_processes_on_one_database_flag_each_breach_once_and_crea
     for child in children:
         child.start()
     try:
-        # 10/2: 6 breaches, each with red week 0 to owner and leader; 10/9: red week 1, and yellow for the
-        # three due 10/14 (4 working days left); 10/15: red week 2, and the three due 10/14 breached
-        for day, expected in ((date(2024, 10, 2), (6, 12, 12)), (date(2024, 10, 9), (6, 27, 27)),
-                              (date(2024, 10, 15), (9, 45, 45))):
+        # 10/2: 6 breaches, each with red week 0 to owner and leader; 10/9: red week 1, and yellow to the owner
+        # for the three due 10/14 (4 working days left); 10/15: red week 2, and the three due 10/14 breached
+        for day, expected in ((date(2024, 10, 2), (6, 6, 6, 12, 12)), (date(2024, 10, 9), (6, 15, 15, 27, 27)),
+                              (date(2024, 10, 15), (9, 24, 24, 45, 45))):
             set_time(shared, local(day))
             until(lambda: state(app), expected)
             time.sleep(0.4)  # every process runs over the same day again
@@ -357,7 +381,7 @@ def test_four_scheduler_processes_on_one_database_flag_each_breach_once_and_crea
         stop(children[:2])
         stop(children[2:], None)
     assert [c.exitcode for c in children] == [0, 0, 0, 0]
-    assert state(app) == (9, 45, 45)
+    assert state(app) == (9, 24, 24, 45, 45)
     assert count(app, "measure", "overdue") == 9 and versions_match_history(app) == []
     assert breaches_per_measure(app) == {1}
     assert delivered_once(app)
@@ -386,14 +410,14 @@ def test_a_scheduler_killed_mid_sweep_then_down_and_frozen_across_many_ticks_cat
     time.sleep(0.2)
     stop([doomed], signal.SIGKILL)
     # killed between flagging and committing: nothing of the sweep is left
-    assert state(app) == (0, 0, 0) and count(app, "measure", "overdue") == 0
+    assert state(app) == (0, 0, 0, 0, 0) and count(app, "measure", "overdue") == 0
 
     set_time(clock, local(date(2024, 10, 16)))  # down for two weeks of ticks
     log = tmp_path / "again.log"
     again = ctx.Process(target=serve, args=(db_url, str(clock), str(log)))
     again.start()
     try:
-        until(lambda: state(app), (6, 12, 12))  # flagged once, red week 2 only
+        until(lambda: state(app), (6, 6, 6, 12, 12))  # flagged once, red week 2 only
         time.sleep(0.3)
         os.kill(again.pid, signal.SIGSTOP)  # frozen across 15 ticks while a week passes
         set_time(clock, local(date(2024, 10, 23)))
@@ -401,15 +425,16 @@ def test_a_scheduler_killed_mid_sweep_then_down_and_frozen_across_many_ticks_cat
         frozen_at = log.stat().st_size
         os.kill(again.pid, signal.SIGCONT)
         thawed = time.monotonic()
-        until(lambda: state(app), (6, 24, 24))
+        until(lambda: state(app), (6, 12, 12, 24, 24))
         time.sleep(0.3)
         ran_s = time.monotonic() - thawed
     finally:
         stop([again])
     assert again.exitcode == 0
-    assert state(app) == (6, 24, 24) and delivered_once(app)
-    windows = Counter(w for (w,) in _rows(app, "SELECT \"window\" FROM reminder"))
-    assert windows == {"due:2024-09-30:2": 12, "due:2024-09-30:3": 12}
+    assert state(app) == (6, 12, 12, 24, 24) and delivered_once(app)
+    windows = Counter(r.window for r in outbox(app))
+    assert windows == {"due:2024-09-30:2": 6, "due:2024-09-30:3": 6}
+    assert {len(r.targets) for r in outbox(app)} == {2}  # to the owner and the leader
     assert breaches_per_measure(app) == {1}
     after = log.read_text()[frozen_at:]
     # the 15 missed ticks ran as one (coalesced), not 15 in a row, and none was dropped as too late
@@ -429,7 +454,8 @@ def test_a_scheduler_stopped_mid_sweep_commits_the_sweep_first(make_app: AppFact
     until(marker.exists, True)
     stop([child], how)
     assert child.exitcode == 0
-    assert state(app)[:2] == (4, 8)  # the sweep that was running when the signal came finished and committed
+    # the sweep that was running when the signal came finished and committed
+    assert state(app)[:2] == (4, 4) and state(app)[3] == 8
     lines = log.read_text().splitlines()
     assert f"scheduler: {how.name}, stopping once the running sweeps are done" in "\n".join(lines)
     assert lines[-1].endswith("scheduler: stopped")

@@ -6,6 +6,7 @@ Dates in this file are local to the round's time zone; each run sets the clock t
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,18 +17,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from jobs.delivery import DeliveryFailed, Message, deliver
 from states.model import Event, State
 from storage.engine import reader
+from storage.schedule import ReminderLine
 from tests.conftest import AppFactory
 from tests.support import codes, history_rows, measure_row, plan_data
 from workflow import audit, importer, services
 from workflow.app import App
 from workflow.clock import ManualClock
 from workflow.plan import Plan
+from workflow.settings import Settings
 from workflow.sweeps import Holidays, SweepResult, flag_overdue, load_holidays, remind
 
 SHANGHAI, NEW_YORK = "Asia/Shanghai", "America/New_York"
-Key = tuple[str, str, str, str]  # measure code, rule, window, recipient
+Key = tuple[str, str, str]  # measure code, rule, window: one reminder (an occasion), whoever it goes to
 NONE = Holidays()  # no holiday file
 
 
@@ -48,9 +52,10 @@ def sweep(app: App, holidays: Holidays = NONE) -> tuple[SweepResult, SweepResult
 
 
 def round_app(make_app: AppFactory, dues: list[date], *, zone: str = SHANGHAI, policy: dict[str, Any] | None = None,
-              kinds: dict[int, str] | None = None) -> tuple[App, list[str]]:
-    """An app with one round of measures due on `dues` (1-based `kinds` overrides), and their codes."""
-    app = make_app(plan_file=None)
+              kinds: dict[int, str] | None = None, url: str | None = None) -> tuple[App, list[str]]:
+    """An app (SQLite unless `url`) with one round of measures due on `dues` (1-based `kinds` overrides), and
+    their codes."""
+    app = make_app(url, plan_file=None)
     data = plan_data("r1", "b", len(dues))
     data["inspection"].update(timezone=zone, **({"policy": policy} if policy else {}))
     for i, (m, due) in enumerate(zip(data["bodies"][0]["headings"][0]["problems"][0]["measures"], dues, strict=True)):
@@ -60,16 +65,30 @@ def round_app(make_app: AppFactory, dues: list[date], *, zone: str = SHANGHAI, p
 
 
 def reminders(app: App, where: str = "true") -> list[dict[str, Any]]:
-    """The outbox, oldest first, with each reminder's measure code."""
+    """The outbox, oldest first, with each reminder's measure code and its targets (a list of dicts)."""
     with reader(app.engine).connect() as conn:
         rows = conn.execute(text("SELECT m.code, r.* FROM reminder r JOIN measure m ON m.id = r.measure_id "
                                  f"WHERE {where} ORDER BY r.id")).mappings()
-        return [dict(r) for r in rows]
+        out = [dict(r) for r in rows]
+    for r in out:  # SQLite hands JSON back as text, PostgreSQL parsed
+        r["targets"] = json.loads(r["targets"]) if isinstance(r["targets"], str) else r["targets"]
+    return out
 
 
 def keys(app: App, where: str = "true") -> list[Key]:
-    """The outbox's keys (measure, rule, window, recipient), oldest first."""
-    return [(r["code"], r["rule"], r["window"], r["recipient"]) for r in reminders(app, where)]
+    """The outbox's keys (measure, rule, window), oldest first: one per reminder."""
+    return [(r["code"], r["rule"], r["window"]) for r in reminders(app, where)]
+
+
+def told(app: App, where: str = "true") -> dict[Key, list[str]]:
+    """Whom each reminder goes to: its targets' recipients, in order."""
+    return {(r["code"], r["rule"], r["window"]): [t["to"] for t in r["targets"]] for r in reminders(app, where)}
+
+
+def lines(app: App, code: str, status: str | None = None) -> list[ReminderLine]:
+    """A measure's reminders as listed (`rectify reminders`, the API): one line per target."""
+    with app.uow(read_only=True) as uow:
+        return uow.schedule.reminders(status, uow.measures.row(code).id)
 
 
 def overdue_records(app: App, code: str) -> list[dict[str, Any]]:
@@ -92,7 +111,7 @@ def first_seen(app: App, clock: ManualClock, run_days: Iterable[date], zone: str
 
 def on(seen: dict[Key, date], code: str, rule: str) -> set[date]:
     """The days reminders of `rule` first appeared for `code` (one day per window when each came once)."""
-    return {d for (c, r, _w, _to), d in seen.items() if (c, r) == (code, rule)}
+    return {d for (c, r, _w), d in seen.items() if (c, r) == (code, rule)}
 
 
 def live(app: App, code: str, who: str, event: Event, **kw: Any) -> None:
@@ -115,10 +134,13 @@ def test_a_breach_is_flagged_once_however_often_late_and_back_and_forth_the_swee
                                                                                        clock: ManualClock) -> None:
     # the small plan: b1-2.1.1 due 8/31, b1-1.1.1 due 9/30, b1-1.1.2 due 11/13, all in Shanghai
     at(clock, date(2024, 9, 30), 23.5)  # 15:30 UTC: still the due day in Shanghai
-    assert flag_overdue(app).flagged == 1
+    first = flag_overdue(app)
+    assert (first.flagged, first.reminders) == (1, 1)  # b1-2.1.1's red: one reminder, to bob and deputy
+    assert told(app) == {("b1-2.1.1", "red", "due:2024-08-31:4"): ["bob", "deputy"]}
     assert [len(overdue_records(app, c)) for c in ("b1-2.1.1", "b1-1.1.1")] == [1, 0]
     at(clock, date(2024, 10, 1), 0.5)  # half an hour later, the day after in Shanghai
-    assert (flag_overdue(app).flagged, flag_overdue(app).flagged) == (1, 0)
+    first, again = flag_overdue(app), flag_overdue(app)
+    assert (first.flagged, first.reminders, again.flagged, again.reminders) == (1, 1, 0, 0)
     for day in (date(2024, 9, 15), date(2024, 10, 2), date(2024, 9, 1), date(2024, 12, 1), date(2024, 10, 1)):
         at(clock, day)
         sweep(app)
@@ -127,10 +149,18 @@ def test_a_breach_is_flagged_once_however_often_late_and_back_and_forth_the_swee
         (record,) = overdue_records(app, code)
         assert (record["actor"], record["role"], record["data"]["due"]) == ("system", "system", due)
         assert measure_row(app, code)["overdue"] is True
-    # the breach's first red warning came with the flag, in its transaction: once, to owner, leader, unit head
-    assert keys(app, "r.rule = 'red' AND m.code = 'b1-1.1.1' AND r.window = 'due:2024-09-30:0'") == [
-        ("b1-1.1.1", "red", "due:2024-09-30:0", "alice"), ("b1-1.1.1", "red", "due:2024-09-30:0", "boss")]
+    # the breach's first red warning came with the flag, in its transaction: once, one reminder to owner,
+    # leader and unit head (boss is both), each on their channel
+    (red,) = reminders(app, "r.rule = 'red' AND m.code = 'b1-1.1.1' AND r.window = 'due:2024-09-30:0'")
+    assert [(t["to"], t["channel"], t["address"], t["status"]) for t in red["targets"]] == [
+        ("alice", "email", "alice@example.com", "pending"), ("boss", "log", "log", "pending")]
+    assert red["status"] == "pending"
+    assert [(x.id, x.target, x.window, x.recipient, x.status, x.file) for x in lines(app, "b1-1.1.1")
+            if x.rule == "red" and x.window == "due:2024-09-30:0"] == [
+        (red["id"], 0, "due:2024-09-30:0", "alice", "pending", f"reminder-{red['id']:06d}-1.txt"),
+        (red["id"], 1, "due:2024-09-30:0", "boss", "pending", f"reminder-{red['id']:06d}-2.txt")]
     assert len(keys(app)) == len(set(keys(app)))
+    assert all(len(to) == len(set(to)) for to in told(app).values())  # nobody twice in a reminder
 
 
 @pytest.mark.postgres
@@ -177,6 +207,8 @@ def test_an_approved_extension_clears_the_flag_and_a_breach_of_the_new_date_is_f
     services.decide_extension(app, code, actor="boss", approve=True)
     assert measure_row(app, code)["overdue"] is False
     assert {r["status"] for r in reminders(app, f"m.code = '{code}' AND r.rule = 'red'")} == {"cancelled"}
+    assert {(x.recipient, x.status, x.cancelled_reason) for x in lines(app, code) if x.rule == "red"} == {
+        ("alice", "cancelled", "due date extended"), ("boss", "cancelled", "due date extended")}
     for day in days(date(2024, 10, 3), date(2024, 10, 21)):
         at(clock, day)
         assert code not in {r["code"] for r in reminders(app, "r.rule = 'red' AND r.status = 'pending'")}
@@ -187,8 +219,10 @@ def test_an_approved_extension_clears_the_flag_and_a_breach_of_the_new_date_is_f
         sweep(app)
     assert [r["data"]["due"] for r in overdue_records(app, code)] == ["2024-09-30", "2024-10-21"]
     assert measure_row(app, code)["overdue"] is True
-    assert keys(app, f"m.code = '{code}' AND r.rule = 'red' AND r.status = 'pending'") == [
-        (code, "red", "due:2024-10-21:0", "alice"), (code, "red", "due:2024-10-21:0", "boss")]
+    assert told(app, f"m.code = '{code}' AND r.rule = 'red' AND r.status = 'pending'") == {
+        (code, "red", "due:2024-10-21:0"): ["alice", "boss"]}
+    assert [(x.window, x.recipient) for x in lines(app, code, "pending") if x.rule == "red"] == [
+        ("due:2024-10-21:0", "alice"), ("due:2024-10-21:0", "boss")]
 
 
 def test_verification_clears_the_flag_and_ends_the_warnings(app: App, clock: ManualClock) -> None:
@@ -200,11 +234,75 @@ def test_verification_clears_the_flag_and_ends_the_warnings(app: App, clock: Man
     live(app, code, "checker", Event.VERIFY)
     assert measure_row(app, code)["overdue"] is False
     assert {r["status"] for r in reminders(app, f"m.code = '{code}'")} == {"cancelled"}
+    assert {(x.recipient, x.status, x.cancelled_reason) for x in lines(app, code)} == {
+        ("bob", "cancelled", "verified"), ("deputy", "cancelled", "verified")}
     for day in days(date(2024, 9, 11), date(2024, 10, 10)):
         at(clock, day)
         sweep(app)
     assert len(overdue_records(app, code)) == 1
     assert reminders(app, f"m.code = '{code}' AND r.status <> 'cancelled'") == []
+
+
+def test_reassigning_a_measure_cancels_only_what_is_still_to_go_to_the_old_owner(make_app: AppFactory, db_url: str,
+                                                                                 clock: ManualClock) -> None:
+    # three measures due 9/30: a (alice, led by boss) is handed to bob; b is bob's, c is alice's too
+    app, (a, _b, _c) = round_app(make_app, [date(2024, 9, 30)] * 3, url=db_url)
+    for day in (date(2024, 9, 24), date(2024, 9, 27)):  # yellow to the owner, then orange to owner and leader
+        at(clock, day)
+        sweep(app)
+    (yellow,) = reminders(app, f"m.code = '{a}' AND r.rule = 'yellow'")
+
+    def send(msg: Message) -> None:  # boss's channel is down, and alice's mail server refused a's yellow
+        if msg.recipient == "boss" or msg.id == yellow["id"]:
+            raise DeliveryFailed(msg.id, msg.channel, "down")
+
+    sent = deliver(app, Settings(smtp_url=None, mailbox_dir=None), "w1", send=send)
+    assert (sent.claimed, sent.sent, sent.failed) == (6, 6, 3)  # 3 yellows, 3 oranges to owner and leader
+    at(clock, date(2024, 10, 2))
+    sweep(app)  # red, to owner and leader, not sent yet
+    others = reminders(app, f"m.code <> '{a}'")
+    assert ("alice", "pending") in {(t["to"], t["status"]) for r in others for t in r["targets"]}
+
+    live(app, a, "boss", Event.REASSIGN, new_owner="bob", reason="岗位调整")
+    # alice's pending targets are cancelled, what she was sent stays sent, and boss is still owed his
+    got = {r["rule"]: (r["status"], r["cancelled_reason"], [(t["to"], t["status"], t.get("reason")) for t in
+                                                            r["targets"]]) for r in reminders(app, f"m.code = '{a}'")}
+    assert got == {
+        "yellow": ("cancelled", "reassigned", [("alice", "cancelled", "reassigned")]),  # nobody else left
+        "orange": ("pending", "", [("alice", "sent", None), ("boss", "pending", None)]),
+        "red": ("pending", "", [("alice", "cancelled", "reassigned"), ("boss", "pending", None)]),
+    }
+    assert [(x.rule, x.recipient, x.status, x.cancelled_reason, x.last_error) for x in lines(app, a)] == [
+        ("yellow", "alice", "cancelled", "reassigned", "down"),
+        ("orange", "alice", "sent", "", ""), ("orange", "boss", "pending", "", "down"),
+        ("red", "alice", "cancelled", "reassigned", ""), ("red", "boss", "pending", "", "")]
+    assert [(x.rule, x.recipient) for x in lines(app, a, "pending")] == [("orange", "boss"), ("red", "boss")]
+    assert reminders(app, f"m.code <> '{a}'") == others  # alice's reminders of c still go to her
+    # the new owner is told from the next occasion on
+    at(clock, date(2024, 10, 8))
+    sweep(app)
+    assert told(app, f"m.code = '{a}' AND r.window = 'due:2024-09-30:1'") == {
+        (a, "red", "due:2024-09-30:1"): ["bob", "boss"]}
+
+
+def test_the_new_owner_of_a_reassigned_measure_is_told_of_the_current_warning_at_the_next_sweep(
+        app: App, clock: ManualClock) -> None:
+    code = "b1-1.1.1"  # alice's, led by boss; due 9/30
+    at(clock, date(2024, 10, 2))
+    sweep(app)
+    live(app, code, "boss", Event.REASSIGN, new_owner="bob", reason="岗位调整")
+    assert sweep(app)[1].reminders == 0  # no new reminder: bob joins the one of this occasion
+    now = {x.recipient: x for x in lines(app, code) if x.window == "due:2024-09-30:0"}
+    assert {(who, x.status) for who, x in now.items()} == {
+        ("alice", "cancelled"), ("boss", "pending"), ("bob", "pending")}
+    # in words that name him: the reminder's own text still says what was sent to alice
+    assert "责任人:bob" in now["bob"].body and "责任人:alice" in now["boss"].body
+    sent: list[Message] = []
+    deliver(app, Settings(), "w", send=sent.append)
+    assert sorted((m.recipient, "责任人:bob" in m.body) for m in sent if m.id == now["bob"].id) == [
+        ("bob", True), ("boss", False)]
+    sweep(app)  # told once: a later sweep of the same day adds him no more
+    assert [x.status for x in lines(app, code) if x.window == "due:2024-09-30:0" and x.recipient == "bob"] == ["sent"]
 
 
 # -- warnings before and after the due date (三色预警) -----------------------------------------------------
@@ -223,10 +321,13 @@ def test_yellow_orange_and_red_come_once_per_window_in_working_days_and_red_repe
     assert on(seen, a, "red") == {date(2024, 10, 1) + timedelta(weeks=w) for w in range(5)}
     assert on(seen, c, "red") == {date(2024, 10, 15), date(2024, 10, 22), date(2024, 10, 29)}
     red = [k for k in seen if k[:2] == (a, "red")]
-    assert sorted({w for _c, _r, w, _to in red}) == [f"due:2024-09-30:{w}" for w in range(5)]
-    assert len(red) == 5 * 2
+    assert sorted(w for _c, _r, w in red) == [f"due:2024-09-30:{w}" for w in range(5)]
+    to = told(app)
+    assert [to[k] for k in red] == [["alice", "boss"]] * 5
     assert len(keys(app)) == len(set(keys(app))) == len(seen)
-    assert len([k for k in seen if k[:2] == (b, "yellow")]) == 1  # to the owner only
+    assert [to[k] for k in seen if k[:2] == (b, "yellow")] == [["bob"]]  # to the owner only
+    assert [to[k] for k in seen if k[:2] == (b, "orange")] == [["bob", "boss"]]  # to the owner and the leader
+    assert [to[k] for k in seen if k[:2] == (c, "red")] == [["alice", "deputy"]] * 3
 
 
 @pytest.mark.parametrize("every", [1, 7], ids=["daily", "weekly"])
@@ -248,15 +349,16 @@ def test_a_dst_change_and_a_clock_moved_back_and_forth_neither_double_nor_skip_a
                 at(clock, day, hour, NEW_YORK, fold)
                 sweep(app)
                 if check:
-                    windows = {w for _c, r, w, _to in keys(app) if r == "red"}
+                    windows = {w for _c, r, w in keys(app) if r == "red"}
                     late = (day - due).days - 1
                     assert windows == ({f"due:{due}:{n}" for n in range(late // every + 1)} if late >= 0 else set())
 
     walk(run_days, check=True)
-    before = keys(app)
+    before, to = keys(app), told(app)
     walk(list(days(change - timedelta(days=1), change + timedelta(days=1))), check=False)  # and back again
-    assert keys(app) == before and len(before) == len(set(before))
-    assert [k[1:3] for k in before if k[1] == "yellow"] == [("yellow", f"due:{due}")]
+    assert keys(app) == before and len(before) == len(set(before)) and told(app) == to
+    assert set(map(tuple, to.values())) == {("alice",)}  # each to the owner, once
+    assert [k[1:] for k in before if k[1] == "yellow"] == [("yellow", f"due:{due}")]
     assert len(overdue_records(app, code)) == 1
 
 
@@ -295,13 +397,14 @@ def test_a_long_term_measure_without_a_progress_note_in_the_quarter_is_reminded_
     for day in (date(2024, 9, 15), date(2024, 9, 16), date(2024, 9, 30), date(2024, 9, 15)):
         at(clock, day)
         remind(app)
-    assert keys(app, progress) == [(code, "progress", "progress:2024-07-01", "alice")]
+    assert told(app, progress) == {(code, "progress", "progress:2024-07-01"): ["alice"]}
     at(clock, date(2024, 10, 5))
     services.add_evidence(app, code, actor="alice", notes=["第三季度进展:已建立台账"])
     for day in (date(2024, 12, 16), date(2024, 12, 31), date(2025, 3, 16), date(2025, 3, 20)):
         at(clock, day)
         remind(app)
-    assert [w for _c, _r, w, _to in keys(app, progress)] == ["progress:2024-07-01", "progress:2025-01-01"]
+    assert [w for _c, _r, w in keys(app, progress)] == ["progress:2024-07-01", "progress:2025-01-01"]
+    assert [x.recipient for x in lines(app, code) if x.rule == "progress"] == ["alice", "alice"]
 
 
 # -- rebound checks (防止问题反弹) --------------------------------------------------------------------------
@@ -342,7 +445,8 @@ def test_a_due_check_reminds_the_verifier_once_and_a_rebound_reopens_the_measure
         at(clock, date(2024, 9, 19))
         sweep(app)
     (reminder,) = reminders(app, recheck)
-    assert (reminder["rule"], reminder["recipient"], reminder["status"]) == ("recheck", "checker", "pending")
+    assert (reminder["rule"], reminder["status"]) == ("recheck", "pending")
+    assert [(t["to"], t["status"]) for t in reminder["targets"]] == [("checker", "pending")]
     assert "复查" in reminder["subject"]
 
     at(clock, date(2024, 9, 20))
@@ -350,10 +454,13 @@ def test_a_due_check_reminds_the_verifier_once_and_a_rebound_reopens_the_measure
     assert (reopened.state, reopened.rebounds) == (State.IN_PROGRESS, 1)
     assert [s for _d, s in checks(app, code)] == ["rebounded", "cancelled", "cancelled"]
     assert {r["status"] for r in reminders(app, recheck)} == {"cancelled"}
+    assert [(x.recipient, x.status, x.cancelled_reason) for x in lines(app, code) if x.rule == "recheck"] == [
+        ("checker", "cancelled", "reopened")]
     at(clock, date(2024, 10, 1))  # past the due date again, open again: the escalation is back
     sweep(app)
     assert len(overdue_records(app, code)) == 1
     assert {k[1] for k in keys(app, f"m.code = '{code}' AND r.status = 'pending'")} == {"red"}
+    assert {(x.rule, x.recipient) for x in lines(app, code, "pending")} == {("red", "alice"), ("red", "boss")}
 
 
 def test_an_unanswered_check_escalates_to_the_leader_after_ten_working_days(app: App, clock: ManualClock) -> None:
@@ -369,7 +476,8 @@ def test_an_unanswered_check_escalates_to_the_leader_after_ten_working_days(app:
     for day in (date(2024, 10, 10), date(2024, 10, 11), date(2024, 10, 10)):
         at(clock, day)
         sweep(app)
-    assert sorted(k[3] for k in keys(app, late)) == ["checker", "deputy"]
+    (escalation,) = told(app, late).values()
+    assert escalation == ["deputy", "checker"]  # the leader, and the verifier again
     services.recheck(app, code, actor="checker", held=True, reason="未发现反弹")
     assert {r["status"] for r in reminders(app, f"r.rule LIKE 'recheck%' AND m.code = '{code}'")} == {"cancelled"}
     assert [s for _d, s in checks(app, code)] == ["held", "pending", "pending"]

@@ -40,19 +40,21 @@ def _hang() -> None:
 
 
 def claim_then_hang(url: str, at: str, flag: str) -> None:
-    """Claim every due reminder as worker 'doomed', then hang just before the first send."""
+    """Claim every due reminder as worker 'doomed', then hang just before the first send (flagged as the
+    reminder's id and the target's place, "id:target")."""
     app = open_test_app(url, clock=ManualClock(datetime.fromisoformat(at)))
     settings = Settings(database_url=url, smtp_url=None, mailbox_dir=None, delivery_lease_s=LEASE_S)
 
     def hang(msg: Message) -> None:
-        _flag(flag, str(msg.id))
+        _flag(flag, f"{msg.id}:{msg.target}")
         _hang()
 
     deliver(app, settings, "doomed", send=hang)
 
 
 def sweep_then_hang(url: str, at: str, flag: str) -> None:
-    """Flag the breaches (their reminders committed with them), then hang before anything is sent."""
+    """Flag the breaches (their reminders committed with them), then hang before anything is sent (flagged
+    as how many reminders the sweep wrote: one per occasion, whatever its targets)."""
     app = open_test_app(url, clock=ManualClock(datetime.fromisoformat(at)))
     result = sweeps.flag_overdue(app)
     _flag(flag, str(result.reminders))

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy
 from fastapi.testclient import TestClient
 
 from workflow.clock import ManualClock
@@ -69,3 +70,14 @@ def test_idempotent_retries_and_the_import_on_both_databases(on_db: Any) -> None
     assert first.json() == again.json() and len(history_rows(app, BOBS)) == 2
     broken = client.post("/api/import", headers=bearer(tokens["root"]), files={"file": ("p.json", b"{")})
     assert broken.status_code == 422 and one_line(broken.json()).startswith("p.json: line 1")
+
+
+
+def test_readiness_answers_after_a_query_to_the_database_without_signing_in(on_db: Any) -> None:
+    # the database down: tests/faults/test_database_outage.py (503 from /readyz, 200 from /healthz)
+    client, _, app = on_db
+    seen: list[str] = []
+    sqlalchemy.event.listen(app.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    r = client.get("/readyz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok", "database": "ok"})
+    assert "SELECT 1" in seen

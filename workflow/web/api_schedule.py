@@ -24,7 +24,8 @@ def shown(address: str) -> str:
 def reminders(app: AppDep, actor: ActorDep,
               status: Literal["pending", "sending", "sent", "cancelled"] | None = None,
               measure: MeasureQ = None) -> list[ReminderItem]:
-    """The reminders, oldest first, with their state and attempts. Leaders, auditors and admins see them all;
+    """The reminders, oldest first, one item per recipient and channel (`target`: its place in the reminder),
+    with its state and attempts. Leaders, auditors and admins see them all;
     anyone else those of the measures they hold a part in."""
     with app.uow(read_only=True) as uow:
         mid = uow.measures.row(measure).id if measure else None
@@ -33,10 +34,10 @@ def reminders(app: AppDep, actor: ActorDep,
         mine = access.held(app, actor)
         rows = [r for r in rows if r.measure_id in mine]
     return [ReminderItem(
-        id=r.id, measure=r.code, rule=r.rule, window=r.window, recipient=r.recipient, channel=r.channel,
-        address=shown(r.address), status=r.status, attempts=r.attempts, subject=r.subject, created_at=r.created_at,
-        next_attempt_at=r.next_attempt_at if r.status == "pending" else None, sent_at=r.sent_at,
-        last_error=r.last_error, cancelled_reason=r.cancelled_reason) for r in rows]
+        id=r.id, target=r.target, measure=r.code, rule=r.rule, window=r.window, recipient=r.recipient,
+        channel=r.channel, address=shown(r.address), status=r.status, attempts=r.attempts, subject=r.subject,
+        created_at=r.created_at, next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+        sent_at=r.sent_at, last_error=r.last_error, cancelled_reason=r.cancelled_reason) for r in rows]
 
 
 @router.get("/rechecks", response_model=list[CheckItem])

@@ -272,9 +272,10 @@ class RefusedPage(BaseModel):
 
 
 class ReminderItem(BaseModel):
-    """A reminder in the outbox (robot URLs shown by their scheme only)."""
+    """A reminder in the outbox to one recipient on one channel (robot URLs shown by their scheme only)."""
 
     id: int
+    target: int
     measure: str
     rule: str
     window: str

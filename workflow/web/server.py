@@ -136,7 +136,15 @@ def create_app(app: App, *, session_secret: str | None = None) -> FastAPI:
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers (a load balancer's restart check; the database is not asked)."""
         return {"status": "ok"}
+
+    @api.get("/readyz", include_in_schema=False)
+    def readyz() -> dict[str, str]:
+        """Readiness: the database answers a query, so requests can be served; 503 (as any outage) if not."""
+        with app.uow(read_only=True) as uow:
+            uow.session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok", "database": "ok"}
 
     from . import routes
 
