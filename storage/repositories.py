@@ -43,6 +43,11 @@ def to_domain(row: MeasureRow) -> Measure:
     )
 
 
+def actor_of(handle: str, roles: str) -> Actor:
+    """A person as an actor, from the roles column (comma-separated)."""
+    return Actor(handle, frozenset(Role(r) for r in roles.split(",") if r))
+
+
 def to_record(row: HistoryRow | HistoryEntry) -> Record:
     """The domain record of a history row (an ORM row or a HistoryEntry)."""
     return Record(
@@ -85,6 +90,12 @@ _HISTORY = HistoryRow.__table__  # type: ignore[attr-defined]
 _HISTORY_INSERT = insert(_HISTORY)
 _EVIDENCE_INSERT = insert(EvidenceRow.__table__)  # type: ignore[attr-defined]
 _ACTOR = core_select(_PERSON.c.handle, _PERSON.c.roles).where(_PERSON.c.handle == bindparam("handle"))
+# a command's two reads in one round trip: the measure, and the roles of the person acting on it (NULL: no
+# such person; every person has a roles text, empty for none)
+_ROLES_OF = (core_select(_PERSON.c.roles).where(_PERSON.c.handle == bindparam("actor_handle"))
+             .scalar_subquery().label("actor_roles"))
+_MEASURE_AND_ROLES_BY_CODE = _MEASURE_BY_CODE.add_columns(_ROLES_OF)
+_MEASURE_AND_ROLES_BY_CODE_OR_ID = _MEASURE_BY_CODE_OR_ID.add_columns(_ROLES_OF)
 
 
 def _as_id(text: str) -> int | None:
@@ -117,6 +128,24 @@ class MeasureRepository:
         if row is None:
             raise NotFound("measure", text)
         return row
+
+    def get_for(self, ref: str | int, handle: str) -> tuple[Measure, Actor]:
+        """The domain measure by id or code and the person acting on it, in one statement; NotFound for either
+        (the measure first)."""
+        text = str(ref).strip()
+        _autoflush(self.session)
+        as_id = _as_id(text)
+        params = {"ref_code": text, "actor_handle": handle}
+        if as_id is not None:
+            row = self.session.connection().execute(_MEASURE_AND_ROLES_BY_CODE_OR_ID, {**params, "ref_id": as_id})
+        else:
+            row = self.session.connection().execute(_MEASURE_AND_ROLES_BY_CODE, params)
+        found = row.first()
+        if found is None:
+            raise NotFound("measure", text)
+        if found.actor_roles is None:
+            raise NotFound("person", handle)
+        return to_domain(found), actor_of(handle, found.actor_roles)  # type: ignore[arg-type]
 
     def row(self, ref: str | int) -> MeasureRow:
         """The measure row by id or code, or NotFound."""
@@ -225,7 +254,7 @@ class PeopleRepository:
         row = self.session.connection().execute(_ACTOR, {"handle": handle}).first()
         if row is None:
             raise NotFound("person", handle)
-        return Actor(row.handle, frozenset(Role(r) for r in row.roles.split(",") if r))
+        return actor_of(row.handle, row.roles)
 
     def all(self) -> Sequence[PersonRow]:
         """Everybody, by handle."""

@@ -22,8 +22,7 @@ def record_outcome(app: App, measure_ref: str | int, *, actor: str, changes: Map
         if not given:
             raise InvalidInput("figures", "give at least one figure (--rules, --funds, --criticised, …)")
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             figures = uow.outcomes.of(measure.id).merged(given)
             record = measure.apply(Event.OUTCOME, by=who, at=app.clock(), reason=reason, request_id=app.request_id,
                                    data=figures.as_data())

@@ -23,6 +23,7 @@ from states.errors import (
 )
 from states.measure import Measure
 from states.model import MACHINE_EVENTS, Event, Kind, Role
+from states.permissions import Actor
 from states.policy import Policy, rebound_checks
 from storage.blobs import Stored, note_hash
 from storage.tables import AccessLogRow, EvidenceRow, ExtensionRow
@@ -97,8 +98,7 @@ def fire(
         notes_ = _clean_notes(notes)
         stored = _store_files(app, files)
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             data: dict[str, str] = {}
             if event is Event.REASSIGN:
                 data = _new_owner(uow, measure, new_owner)
@@ -118,9 +118,11 @@ def _follow_up(uow: UnitOfWork, app: App, measure: Measure, record: Record) -> N
     """What an event changes in the schedule, in the same transaction: reminders and rebound checks."""
     event = Event(record.event)
     if event is Event.CLOSE:
+        from .sweeps import policy_of
+
         item = uow.schedule.in_round(measure.id)
         closed_on = app.clock().astimezone(ZoneInfo(item.timezone)).date()
-        checks = rebound_checks(measure.kind, closed_on, _policy(uow, measure))
+        checks = rebound_checks(measure.kind, closed_on, policy_of(item))
         uow.schedule.schedule_checks(measure.id, record.seq, checks)
     elif event is Event.VERIFY:
         uow.schedule.cancel_reminders(measure.id, "verified", deadline=True)
@@ -150,8 +152,7 @@ def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason:
         notes_ = _clean_notes(notes)
         stored = _store_files(app, files)
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             item = uow.schedule.in_round(measure.id)
             today = app.clock().astimezone(ZoneInfo(item.timezone)).date()
             check = uow.schedule.due_check(measure.id, today)
@@ -179,11 +180,13 @@ def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason:
     return _logged(app, actor, Event.RECHECK, measure_ref, work)
 
 
-def _load(uow: UnitOfWork, measure_ref: str | int, expected_version: int | None) -> Measure:
-    measure = uow.measures.get(measure_ref)
+def _load(uow: UnitOfWork, measure_ref: str | int, expected_version: int | None, actor: str
+          ) -> tuple[Measure, Actor]:
+    """The measure a command acts on, at the version the client saw if it said one, and who acts."""
+    measure, who = uow.measures.get_for(measure_ref, actor)
     if expected_version is not None and measure.version != expected_version:
         raise ConcurrentUpdate(measure.code, expected_version, measure.version)
-    return measure
+    return measure, who
 
 
 def _new_owner(uow: UnitOfWork, measure: Measure, new_owner: str | None) -> dict[str, str]:
@@ -205,8 +208,7 @@ def add_evidence(app: App, measure_ref: str | int, *, actor: str, notes: Sequenc
             raise InvalidInput("evidence", "give at least one --note or --evidence FILE")
         stored = _store_files(app, files)
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             evidence = tuple(note_hash(n) for n in notes_) + tuple(f.sha256 for f in stored)
             record = measure.apply(Event.EVIDENCE, by=who, at=app.clock(), reason=reason, evidence=evidence,
                                    request_id=app.request_id)
@@ -226,8 +228,7 @@ def request_extension(app: App, measure_ref: str | int, *, actor: str, new_due: 
         if not reason.strip():
             raise InvalidInput("--reason", "say why the deadline should move")
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             pending = uow.extensions.pending(measure.id)
             old_due = measure.due
             record = measure.apply(Event.EXTEND_REQUEST, by=who, at=app.clock(), reason=reason,
@@ -253,8 +254,7 @@ def decide_extension(app: App, measure_ref: str | int, *, actor: str, approve: b
         if not approve and not reason.strip():
             raise InvalidInput("--reason", "say why the extension is refused")
         with app.uow() as uow:
-            measure = _load(uow, measure_ref, expected_version)
-            who = uow.people.actor(actor)
+            measure, who = _load(uow, measure_ref, expected_version, actor)
             pending = uow.extensions.pending(measure.id)
             data = {} if pending is None else {
                 "extension_id": str(pending.id), "old_due": pending.old_due.isoformat(),
