@@ -129,9 +129,9 @@ class MeasureRepository:
             raise NotFound("measure", text)
         return row
 
-    def get_for(self, ref: str | int, handle: str) -> tuple[Measure, Actor]:
-        """The domain measure by id or code and the person acting on it, in one statement; NotFound for either
-        (the measure first)."""
+    def get_for(self, ref: str | int, handle: str) -> tuple[Measure, Actor | None]:
+        """The domain measure by id or code (NotFound if none) and the person acting on it (None if no such
+        person), in one statement."""
         text = str(ref).strip()
         _autoflush(self.session)
         as_id = _as_id(text)
@@ -143,9 +143,8 @@ class MeasureRepository:
         found = row.first()
         if found is None:
             raise NotFound("measure", text)
-        if found.actor_roles is None:
-            raise NotFound("person", handle)
-        return to_domain(found), actor_of(handle, found.actor_roles)  # type: ignore[arg-type]
+        who = None if found.actor_roles is None else actor_of(handle, found.actor_roles)
+        return to_domain(found), who  # type: ignore[arg-type]
 
     def row(self, ref: str | int) -> MeasureRow:
         """The measure row by id or code, or NotFound."""

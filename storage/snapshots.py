@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -15,6 +16,8 @@ from states.chain import Record, as_utc
 from .history import HISTORY_ROWS, entries
 from .repositories import to_record
 from .tables import BodyRow, EvidenceRow, HistoryRow, MeasureRow, ProblemRow
+
+STREAM_BATCH = 1000  # measures whose history is read at a time when streaming
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,32 @@ class SnapshotReader:
         for e, _ in entries(rows.all()):
             out.setdefault(e.measure_id, []).append(to_record(e))
         return out
+
+    def history_stream(self, inspection_ids: Collection[int], until: datetime) -> Iterator[tuple[int, list[Record]]]:
+        """Each measure's history records before `until`, in seq order, one measure at a time, read for
+        STREAM_BATCH measures at a time (by id span, as `audit verify` walks the chains; no server-side
+        cursor, which PostgreSQL's autocommit readers cannot hold): memory stays flat however long the history.
+        """
+        conn = self.session.connection()
+        ids = self._in_rounds(MeasureRow.id, inspection_ids)
+        lo, hi = conn.execute(select(func.min(MeasureRow.id), func.max(MeasureRow.id)).where(ids)).one()
+        if lo is None or hi is None:
+            return
+        stmt = (HISTORY_ROWS.where(self._in_rounds(HistoryRow.measure_id, inspection_ids),
+                                   col(HistoryRow.at) < as_utc(until),
+                                   col(HistoryRow.measure_id) >= bindparam("lo"),
+                                   col(HistoryRow.measure_id) < bindparam("hi"))
+                .order_by(col(HistoryRow.measure_id), col(HistoryRow.seq)))
+        for start in range(lo, hi + 1, STREAM_BATCH):
+            current, records = None, []  # type: ignore[var-annotated]
+            for e, _ in entries(conn.execute(stmt, {"lo": start, "hi": start + STREAM_BATCH}).all()):
+                if e.measure_id != current:
+                    if current is not None:
+                        yield current, records
+                    current, records = e.measure_id, []
+                records.append(to_record(e))
+            if current is not None:
+                yield current, records
 
     def evidence(self, inspection_ids: Collection[int] | None = None) -> dict[int, list[EvidenceRow]]:
         """Each measure's evidence items, oldest first."""

@@ -62,11 +62,37 @@ def ledger_as_of(app: App, day: date, f: LedgerFilter | None = None) -> list[Led
     f = f or LedgerFilter()
     rows: list[LedgerRow] = []
     for ins in inspections(app, f.inspection):
-        snap = snapshot(app, ins, day, static=LedgerFilter(unit=f.unit, problem=f.problem, inspection=ins.code),
-                        texts=False)
-        rows += [r for r in snap.rows if (f.state is None or r.state == str(f.state))
+        then = _rows_as_of(app, ins, day, LedgerFilter(unit=f.unit, problem=f.problem, inspection=ins.code))
+        rows += [r for r in then if (f.state is None or r.state == str(f.state))
                  and (f.owner is None or r.owner == f.owner) and (not f.overdue or r.overdue)]
     return rows
+
+
+def _rows_as_of(app: App, ins: InspectionRow, day: date, static: LedgerFilter) -> list[LedgerRow]:
+    """A round's ledger rows (narrowed by what never changes) as they stood at the end of `day`.
+
+    The history is read as a stream and each measure replayed as its records arrive, so only one
+    measure's history is held at a time, not the round's (a report, which reads the history too,
+    takes `snapshot`)."""
+    _check_day(app, ins, day)
+    assert ins.id is not None
+    until = cutoff(day, ins.timezone)
+    now_rows = {r.id: r for r in ledger(app, static)}
+    then: dict[int, LedgerRow] = {}
+    with app.uow(read_only=True) as uow:
+        names = {p.handle: p.name for p in uow.people.all()}
+        for mid, records in uow.snapshots.history_stream([ins.id], until):
+            row = now_rows.get(mid)
+            replayed = replayed_row(row, prefix_until(records, until), day, names) if row else None
+            if replayed is not None:
+                then[mid] = replayed
+    return [then[i] for i in now_rows if i in then]  # in the ledger's order
+
+
+def _check_day(app: App, ins: InspectionRow, day: date) -> None:
+    if day > today_in(app, ins.timezone):
+        raise InvalidInput("--as-of", f"{day} is after today ({today_in(app, ins.timezone)}); "
+                           "the history cannot tell the future")
 
 
 @dataclass(frozen=True)
@@ -116,8 +142,8 @@ def snapshot(app: App, ins: InspectionRow, day: date | None = None, *,
     measures' texts and evidence, which only reports read.
     """
     today = today_in(app, ins.timezone)
-    if day is not None and day > today:
-        raise InvalidInput("--as-of", f"{day} is after today ({today}); the history cannot tell the future")
+    if day is not None:
+        _check_day(app, ins, day)
     assert ins.id is not None
     until = cutoff(day, ins.timezone) if day is not None else None
     now_rows = ledger(app, static or LedgerFilter(inspection=ins.code))

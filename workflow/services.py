@@ -182,10 +182,13 @@ def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason:
 
 def _load(uow: UnitOfWork, measure_ref: str | int, expected_version: int | None, actor: str
           ) -> tuple[Measure, Actor]:
-    """The measure a command acts on, at the version the client saw if it said one, and who acts."""
+    """The measure a command acts on, at the version the client saw if it said one, and who acts (NotFound
+    for a measure or a person that does not exist, a stale version before an unknown person)."""
     measure, who = uow.measures.get_for(measure_ref, actor)
     if expected_version is not None and measure.version != expected_version:
         raise ConcurrentUpdate(measure.code, expected_version, measure.version)
+    if who is None:
+        raise NotFound("person", actor)
     return measure, who
 
 

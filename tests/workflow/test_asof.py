@@ -186,3 +186,21 @@ def test_rectify_ledger_as_of_prints_the_ledger_of_that_day(told: App) -> None:
     assert "反馈问题2个,已完成整改0个" in table.stdout
     bad = runner.invoke(cli, ["ledger", "--as-of", "2024-13-01", "--db", db])
     assert bad.exit_code != 0 and isinstance(bad.exception, InvalidInput)
+
+
+def test_the_streamed_history_rebuilds_the_same_ledgers_on_both_databases_a_few_measures_per_read(
+        make_app: AppFactory, db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rebuilt ledger reads the history a few measures at a time: 2 here, so the small plan's measures
+    # take several reads
+    monkeypatch.setattr("storage.snapshots.STREAM_BATCH", 2)
+    app = make_app(db_url)
+    seen: dict[date, list[LedgerRow]] = {}
+    for day, steps in STORY:
+        for i, (event, code, actor, extra) in enumerate(steps):
+            at(clock, day, 9 + i)
+            play(app, event, code, actor, extra)
+        end_of(clock, day)
+        seen[date.fromisoformat(day)] = ledger(app)
+    at(clock, "2024-12-31")
+    for day, rows in seen.items():
+        assert asof.ledger_as_of(app, day) == rows, day
