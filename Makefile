@@ -33,7 +33,7 @@ lint: $(STAMP) ## ruff and mypy over the packages
 	$(BIN)/ruff check states workflow jobs storage tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP) ## every benchmark against its floor; the results table goes to docs/benchmarks.md (30-40 min)
+bench: $(STAMP) ## every benchmark against its floor; the results table goes to docs/benchmarks.md (35-45 min)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	mkdir -p bench/results && rm -f bench/results/*.json
 	$(BIN)/python bench/transition_rate.py --skip-postgres-if-down --json bench/results/transition_rate.json
