@@ -79,7 +79,14 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict
     app = open_test_app(str(tmp_path_factory.mktemp("asof") / "story.db"), clock=clock, synchronous="NORMAL")
     migrate.upgrade(app.engine)
     importer.import_plan(app, plan.load(SMALL_PLAN), SMALL_PLAN.name)
-    seen: dict[date, list[LedgerRow]] = {date(2024, 8, 13): ledger(app)}
+    seen = {date(2024, 8, 13): ledger(app), **play_story(app, clock)}
+    yield app, seen
+    app.engine.dispose()
+
+
+def play_story(app: App, clock: ManualClock) -> dict[date, list[LedgerRow]]:
+    """Play the story day by day; the ledger as read at the end of each day. The clock is left at year end."""
+    seen: dict[date, list[LedgerRow]] = {}
     for day, steps in STORY:
         for i, (event, code, actor, extra) in enumerate(steps):
             at(clock, day, 9 + i)
@@ -87,8 +94,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, dict
         end_of(clock, day)
         seen[date.fromisoformat(day)] = ledger(app)
     at(clock, "2024-12-31")
-    yield app, seen
-    app.engine.dispose()
+    return seen
 
 
 @pytest.fixture
@@ -194,13 +200,5 @@ def test_the_streamed_history_rebuilds_the_same_ledgers_on_both_databases_a_few_
     # take several reads
     monkeypatch.setattr("storage.snapshots.STREAM_BATCH", 2)
     app = make_app(db_url)
-    seen: dict[date, list[LedgerRow]] = {}
-    for day, steps in STORY:
-        for i, (event, code, actor, extra) in enumerate(steps):
-            at(clock, day, 9 + i)
-            play(app, event, code, actor, extra)
-        end_of(clock, day)
-        seen[date.fromisoformat(day)] = ledger(app)
-    at(clock, "2024-12-31")
-    for day, rows in seen.items():
+    for day, rows in play_story(app, clock).items():
         assert asof.ledger_as_of(app, day) == rows, day
