@@ -273,14 +273,16 @@ def _reminders(console: Console, app: App, built: Built, codes: set[str]) -> Non
         checks = [c for c in uow.schedule.checks() if c.code in codes]
     console.rule("[bold]提醒 — what the scheduled jobs sent over the simulated days")
     t = Table(header_style="bold")
-    for c in ("规则", "提醒", "已发送", "措施"):
+    for c in ("规则", "提醒", "消息", "已发送", "措施"):  # a reminder goes to each of its people: one message each
         t.add_column(c, justify="left" if c == "规则" else "right")
     made, sent = Counter(r.rule for r in rows), Counter(r.rule for r in rows if r.status == "sent")
+    occasions = Counter(rule for _, rule in {(r.id, r.rule) for r in rows})
     for rule, label in RULE_LABELS.items():
         if made[rule]:
-            t.add_row(label, str(made[rule]), str(sent[rule]), str(len({r.code for r in rows if r.rule == rule})))
-    t.add_row("[bold]合计[/]", f"[bold]{len(rows)}[/]", f"[bold]{sum(sent.values())}[/]",
-              str(len({r.code for r in rows})))
+            t.add_row(label, str(occasions[rule]), str(made[rule]), str(sent[rule]),
+                      str(len({r.code for r in rows if r.rule == rule})))
+    t.add_row("[bold]合计[/]", f"[bold]{sum(occasions.values())}[/]", f"[bold]{len(rows)}[/]",
+              f"[bold]{sum(sent.values())}[/]", str(len({r.code for r in rows})))
     console.print(t)
     outcomes = Counter(c.status for c in checks)
     console.print(f"{built.days_swept} days swept, {built.first_day} to {built.last_day} at "

@@ -4,6 +4,7 @@ simulated days. The demo runs once (a real process); each test reads what it lef
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 from functools import cached_property
@@ -148,6 +149,8 @@ def test_the_jobs_delivered_every_reminder_to_the_mailbox_folder(demo: Demo) -> 
         assert f"To: {t['to']} <{t['address']}>" in text and t["address"].endswith("@tcj.example.gov.cn")
         assert "Subject: 【红色预警】" in text
     assert "黄色预警" in demo.proc.stdout and "复查提醒" in demo.proc.stdout
+    # the table's total: reminders, messages, sent messages
+    assert re.search(rf"合计\W+{len(rows)}\W+{len(targets)}\W+{len(targets)}\W", demo.proc.stdout)
     assert f"{len(rows)} reminders written ({len(targets)} messages), {len(targets)} delivered." in demo.proc.stdout
     assert f"holds {len(targets)} messages" in demo.proc.stdout
 
