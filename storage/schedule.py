@@ -370,9 +370,9 @@ class ScheduleRepository:
         """Record one delivery round of a reminder: each target tried (index, error or "") and its attempt;
         the reminder is sent once no target is left, else due again at `retry_at`. False if this worker no
         longer held it (its lease ran out and another worker took it)."""
-        conn = self.session.connection()
         new, left = outcome(targets, tried, at)
         errors = [e for _, e in tried if e]
+        conn = self.session.connection()  # on SQLite this takes the write lock: work out the values first
         result = conn.execute(_RECORD, {"reminder_id": reminder_id, "worker": worker, "new_targets": new,
                                         "new_status": "pending" if left else _settled(new),
                                         "retry_at": retry_at if left else at, "done_at": None if left else at,
