@@ -428,16 +428,23 @@ def test_the_scale_out_script_starts_replicas_schedulers_and_workers_and_stops_t
         psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError as e:
         pytest.skip(f"no PostgreSQL server answers ({str(e).strip().splitlines()[0]})")
-    port, pids = free_port(), []
+    pids: list[int] = []
     out = tmp_path / "out.txt"
-    with out.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "scale_out.py"), "--replicas", "2",
-                                 "--schedulers", "2", "--workers", "1", "--port", str(port), "--database", name,
-                                 "--admin-url", PG_ADMIN_URL, "--dir", str(tmp_path / "run"), "--interval", "1",
-                                 "--status-every", "0"], stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+    for _ in range(5):  # the ports after a free one may be taken meanwhile (outgoing connections use them too)
+        port = free_port()
+        with out.open("w") as sink:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "scale_out.py"), "--replicas", "2",
+                                     "--schedulers", "2", "--workers", "1", "--port", str(port), "--database", name,
+                                     "--admin-url", PG_ADMIN_URL, "--dir", str(tmp_path / "run"), "--interval", "1",
+                                     "--status-every", "0"], stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_for("the script to say it is ready, or stop",
+                 lambda p=proc: p.poll() is not None or "Ctrl-C stops everything" in out.read_text(),
+                 timeout=120)
+        if proc.poll() is None or "is in use; pick other ports" not in out.read_text():
+            break
     try:
-        wait_for("the script to say it is ready", lambda: "Ctrl-C stops everything" in out.read_text(), timeout=120)
         shown = out.read_text()
+        assert proc.poll() is None and "Ctrl-C stops everything" in shown, shown
         pids = [int(p) for p in re.findall(r"pid (\d+)", shown)]
         assert len(pids) == 6  # smtp, 2 replicas, 2 schedulers, 1 worker
         bases = [f"http://127.0.0.1:{port + n}" for n in (0, 1)]
