@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from storage.engine import reader
 from workflow import importer
 from workflow.app import App
 
 from ..conftest import AppFactory
-from ..storage.test_crash import _journal, _wait_for_progress
+from ..storage.test_crash import _journal, kill_rounds, reported_are_stored
 from ..storage.workers import crash_loop, processes
-from ..support import codes, count, history_rows, make_plan, open_test_app
+from ..support import codes, count, make_plan, open_test_app
 from .checks import assert_ledger_whole
 
 ROUNDS = 200
@@ -36,21 +33,13 @@ MAX_DELAY_S = 0.08  # short delays keep 200 rounds quick; the child commits ever
 def _check(app: App, journal: list[str], why: str) -> None:
     """The ledger is whole and every step the child reported committed is in it."""
     assert_ledger_whole(app, why)
-    assert [line for line in journal if line.startswith("refused")] == [], why
-    chains = {code: {h["seq"]: h["hash"] for h in history_rows(app, code)} for code in codes("k1", MEASURES)}
-    for line in journal:
-        code, version, head = line.split()
-        assert chains[code].get(int(version)) == head, f"{why}: reported {line!r} is not in the database"
-    with reader(app.engine).connect() as conn:
-        files = conn.execute(text("SELECT sha256 FROM evidence WHERE kind = 'file'")).scalars().all()
-    assert all(app.evidence.verify(sha) for sha in files), f"{why}: an evidence file is not whole"
+    reported_are_stored(app, journal, codes("k1", MEASURES), why)
 
 
 @pytest.mark.slow
 def test_a_client_killed_at_random_moments_hundreds_of_times_loses_nothing_it_saw_committed(
         make_app: AppFactory, db_url: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("RECTIFY_CRASH_SEED", random.randrange(2**32)))
-    rng = random.Random(seed)
     setup = make_app(db_url, plan_file=None)
     importer.import_plan(setup, make_plan("kill", "k1", measures=MEASURES), "kill.yaml")
     setup.engine.dispose()
@@ -63,22 +52,7 @@ def test_a_client_killed_at_random_moments_hundreds_of_times_loses_nothing_it_sa
     # a child on PostgreSQL would import the driver afresh each round (a quarter second); the fork server has it
     ctx.set_forkserver_preload([crash_loop.__module__, "psycopg", "sqlalchemy.dialects.postgresql.psycopg"])
 
-    for round_ in range(1, ROUNDS + 1):
-        why = f"after kill {round_} (RECTIFY_CRASH_SEED={seed})"
-        size = journal.stat().st_size if journal.exists() else 0
-        child = ctx.Process(target=crash_loop, args=(db_url, codes("k1", MEASURES), str(journal), evidence_every))
-        child.start()
-        _wait_for_progress(journal, size)
-        time.sleep(rng.uniform(0, MAX_DELAY_S))
-        child.kill()
-        child.join(timeout=10)
-        assert child.exitcode == -9, why
-
-        app = open_test_app(db_url)  # as after a restart
-        try:
-            _check(app, _journal(journal), why)
-        finally:
-            app.engine.dispose()
+    kill_rounds(ctx, db_url, codes("k1", MEASURES), journal, ROUNDS, seed, MAX_DELAY_S, evidence_every, _check)
 
     reported = _journal(journal)
     app = open_test_app(db_url)
