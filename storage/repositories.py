@@ -117,34 +117,32 @@ class MeasureRepository:
 
     def find(self, ref: str | int) -> Row[*tuple[Any, ...]]:
         """The measure row by id or code as a plain row (the columns as attributes, no ORM instance), or NotFound."""
-        text = str(ref).strip()
-        _autoflush(self.session)
-        as_id = _as_id(text)
-        if as_id is not None:
-            result = self.session.connection().execute(_MEASURE_BY_CODE_OR_ID, {"ref_code": text, "ref_id": as_id})
-        else:
-            result = self.session.connection().execute(_MEASURE_BY_CODE, {"ref_code": text})
-        row = result.first()
-        if row is None:
-            raise NotFound("measure", text)
-        return row
+        return self._first(ref, _MEASURE_BY_CODE, _MEASURE_BY_CODE_OR_ID, {})
 
     def get_for(self, ref: str | int, handle: str) -> tuple[Measure, Actor | None]:
         """The domain measure by id or code (NotFound if none) and the person acting on it (None if no such
         person), in one statement."""
+        found = self._first(ref, _MEASURE_AND_ROLES_BY_CODE, _MEASURE_AND_ROLES_BY_CODE_OR_ID,
+                            {"actor_handle": handle})
+        who = None if found.actor_roles is None else actor_of(handle, found.actor_roles)
+        return to_domain(found), who  # type: ignore[arg-type]
+
+    def _first(self, ref: str | int, by_code: Any, by_code_or_id: Any, params: dict[str, Any]
+               ) -> Row[*tuple[Any, ...]]:
+        """The row `by_code` reads for a measure's code, or `by_code_or_id` for a number (a code or an id), or
+        NotFound."""
         text = str(ref).strip()
         _autoflush(self.session)
         as_id = _as_id(text)
-        params = {"ref_code": text, "actor_handle": handle}
+        conn = self.session.connection()
         if as_id is not None:
-            row = self.session.connection().execute(_MEASURE_AND_ROLES_BY_CODE_OR_ID, {**params, "ref_id": as_id})
+            result = conn.execute(by_code_or_id, {**params, "ref_code": text, "ref_id": as_id})
         else:
-            row = self.session.connection().execute(_MEASURE_AND_ROLES_BY_CODE, params)
-        found = row.first()
-        if found is None:
+            result = conn.execute(by_code, {**params, "ref_code": text})
+        row = result.first()
+        if row is None:
             raise NotFound("measure", text)
-        who = None if found.actor_roles is None else actor_of(handle, found.actor_roles)
-        return to_domain(found), who  # type: ignore[arg-type]
+        return row
 
     def row(self, ref: str | int) -> MeasureRow:
         """The measure row by id or code, or NotFound."""
