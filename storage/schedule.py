@@ -388,6 +388,8 @@ class ScheduleRepository:
         stmt = core_select(_R, _M.c.code).select_from(_R.join(_M, _M.c.id == _R.c.measure_id))
         if measure_id:
             stmt = stmt.where(_R.c.measure_id == measure_id)
+        if status in ("pending", "sending"):  # a target is so only while its reminder is (sent or cancelled: any)
+            stmt = stmt.where(_R.c.status == status)
         out = []
         for r in self.session.connection().execute(stmt.order_by(_R.c.created_at, _R.c.id)):
             for i, t in enumerate(r.targets):
