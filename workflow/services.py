@@ -26,6 +26,7 @@ from states.model import MACHINE_EVENTS, Event, Kind, Role
 from states.permissions import Actor
 from states.policy import Policy, rebound_checks
 from storage.blobs import Stored, note_hash
+from storage.schedule import InRound
 from storage.tables import AccessLogRow, EvidenceRow, ExtensionRow
 from storage.uow import UnitOfWork
 
@@ -118,11 +119,9 @@ def _follow_up(uow: UnitOfWork, app: App, measure: Measure, record: Record) -> N
     """What an event changes in the schedule, in the same transaction: reminders and rebound checks."""
     event = Event(record.event)
     if event is Event.CLOSE:
-        from .sweeps import policy_of
-
         item = uow.schedule.in_round(measure.id)
         closed_on = app.clock().astimezone(ZoneInfo(item.timezone)).date()
-        checks = rebound_checks(measure.kind, closed_on, policy_of(item))
+        checks = rebound_checks(measure.kind, closed_on, _policy(item))
         uow.schedule.schedule_checks(measure.id, record.seq, checks)
     elif event is Event.VERIFY:
         uow.schedule.cancel_reminders(measure.id, "verified", deadline=True)
@@ -135,10 +134,11 @@ def _follow_up(uow: UnitOfWork, app: App, measure: Measure, record: Record) -> N
         uow.schedule.cancel_reminders(measure.id, "reopened", rules=RECHECK_RULES)
 
 
-def _policy(uow: UnitOfWork, measure: Measure) -> Policy:
+def _policy(item: InRound) -> Policy:
+    """The policy of the measure's round, as read with it (`ScheduleRepository.in_round`)."""
     from .sweeps import policy_of
 
-    return policy_of(uow.schedule.in_round(measure.id))
+    return policy_of(item)
 
 
 def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason: str, notes: Sequence[str] = (),
@@ -170,7 +170,7 @@ def recheck(app: App, measure_ref: str | int, *, actor: str, held: bool, reason:
             if held:
                 uow.schedule.cancel_reminders(measure.id, "answered", rules=RECHECK_RULES)
             if held and measure.kind is Kind.LONG_TERM:  # long-term: checked every period, for good
-                policy = _policy(uow, measure)
+                policy = _policy(item)
                 uow.schedule.schedule_checks(measure.id, check.close_seq, rebound_checks(measure.kind, today, policy))
             if not held:
                 _follow_up(uow, app, measure, record)
