@@ -74,7 +74,7 @@ def _rows_as_of(app: App, ins: InspectionRow, day: date, static: LedgerFilter) -
     The history is read as a stream and each measure replayed as its records arrive, so only one
     measure's history is held at a time, not the round's (a report, which reads the history too,
     takes `snapshot`)."""
-    _check_day(app, ins, day)
+    _refuse_future(day, today_in(app, ins.timezone))
     assert ins.id is not None
     until = cutoff(day, ins.timezone)
     now_rows = {r.id: r for r in ledger(app, static)}
@@ -89,10 +89,9 @@ def _rows_as_of(app: App, ins: InspectionRow, day: date, static: LedgerFilter) -
     return [then[i] for i in now_rows if i in then]  # in the ledger's order
 
 
-def _check_day(app: App, ins: InspectionRow, day: date) -> None:
-    if day > today_in(app, ins.timezone):
-        raise InvalidInput("--as-of", f"{day} is after today ({today_in(app, ins.timezone)}); "
-                           "the history cannot tell the future")
+def _refuse_future(day: date, today: date) -> None:
+    if day > today:
+        raise InvalidInput("--as-of", f"{day} is after today ({today}); the history cannot tell the future")
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def snapshot(app: App, ins: InspectionRow, day: date | None = None, *,
     """
     today = today_in(app, ins.timezone)
     if day is not None:
-        _check_day(app, ins, day)
+        _refuse_future(day, today_in(app, ins.timezone))
     assert ins.id is not None
     until = cutoff(day, ins.timezone) if day is not None else None
     now_rows = ledger(app, static or LedgerFilter(inspection=ins.code))
