@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from .cli import DbOpt, TableOrJson, _local, _open, _print_json, _settings, app, out
+from .reminders import shown
 
 reminders_app = typer.Typer(
     help="Reminders (三色预警) in the outbox: list them with their state, or send what is due.",
@@ -31,14 +32,9 @@ class Status(StrEnum):
     cancelled = "cancelled"
 
 
-def _shown(address: str) -> str:
-    """An address fit to show: e-mail as is; a URL by its scheme only, since robot URLs carry their key."""
-    return address.split("://", 1)[0] + "://…" if "://" in address else address
-
-
 def _item(r: Any) -> dict[str, Any]:
     return {"id": r.id, "target": r.target, "measure": r.code, "rule": r.rule, "window": r.window,
-            "recipient": r.recipient, "channel": r.channel, "address": _shown(r.address), "status": r.status,
+            "recipient": r.recipient, "channel": r.channel, "address": shown(r.address), "status": r.status,
             "attempts": r.attempts, "subject": r.subject, "created_at": r.created_at.isoformat(),
             "next_attempt_at": r.next_attempt_at.isoformat() if r.status == "pending" else None,
             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "last_error": r.last_error,

@@ -26,6 +26,11 @@ def channels(email: str | None, notify: Sequence[str]) -> list[tuple[str, str]]:
     return out or [("log", "log")]
 
 
+def shown(address: str) -> str:
+    """An address fit to show: e-mail as is; a URL by its scheme only, since robot URLs carry their key."""
+    return address.split("://", 1)[0] + "://…" if "://" in address else address
+
+
 def recipients(item: InRound, parts: Sequence[str], unit_heads: dict[str, str | None]) -> list[str]:
     """The people who hold these parts on the measure, each once, in order."""
     m = item.measure

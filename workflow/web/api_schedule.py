@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from ..reminders import shown
 from . import access
 from .deps import ActorDep, AppDep
 from .schemas import ERRORS, CheckItem, ReminderItem
@@ -13,11 +14,6 @@ from .schemas import ERRORS, CheckItem, ReminderItem
 router = APIRouter(prefix="/api", tags=["reminders and rechecks"], responses=ERRORS)
 
 MeasureQ = Annotated[str | None, Query(max_length=128, description="Only this measure (code or number).")]
-
-
-def shown(address: str) -> str:
-    """An address fit to show: e-mail as is; a URL by its scheme only, since robot URLs carry their key."""
-    return address.split("://", 1)[0] + "://…" if "://" in address else address
 
 
 @router.get("/reminders", response_model=list[ReminderItem])
