@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 from states.chain import as_utc
 
+from .engine import driver_cursor
+
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
                 on_conflict_do_nothing: Sequence[str] = ()) -> int:
@@ -75,7 +77,7 @@ def update_many(conn: Connection, table: Table, set_columns: Sequence[str], wher
 
 def _execute(conn: Connection, sql: str, params: tuple[Any, ...]) -> int:
     """PostgreSQL: one statement on the transaction's own connection; the rows it changed."""
-    with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+    with driver_cursor(conn) as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -86,7 +88,7 @@ def _executemany(conn: Connection, sql: str, columns: Sequence[Column[Any]], val
         convert = _converter(conn, col)
         if convert is not None:
             values[i] = [convert(v) for v in values[i]]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(conn)
     try:
         cursor.executemany(sql, zip(*values, strict=True))  # rows as tuples, made as they are sent
         return int(cursor.rowcount)

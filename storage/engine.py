@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
 from states.errors import InvalidInput
 
 READ_ONLY = "rectify_read_only"
+_BEGIN = "rectify_begin"  # SQLite: the BEGIN a transaction still owes, said before its first statement
 PING_AFTER_IDLE_S = 1.0  # PostgreSQL: ping a pooled connection before use if it sat idle longer than this
 
 
@@ -68,10 +69,36 @@ def _sqlite(url: str, database: str | None, synchronous: str, busy_timeout_s: fl
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # said with the transaction's first statement (below), once SQLAlchemy has prepared it: a writer
+        # then holds the write lock only while SQLite works, not while Python builds its first statement
+        conn.info[_BEGIN] = "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_first(conn: Any, cursor: Any, *_args: Any) -> None:
+        begin = conn.info.pop(_BEGIN, None)
+        if begin:
+            cursor.execute(begin)
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(conn: Any) -> None:
+        conn.info.pop(_BEGIN, None)  # a transaction that ran no statement: nothing was begun
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_BEGIN, None)
 
     return engine
+
+
+def driver_cursor(conn: Connection) -> Any:
+    """A cursor of the transaction's own driver connection, for statements sent past SQLAlchemy
+    (storage.bulk); on SQLite the BEGIN the transaction still owes is said on it first."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    begin = conn.info.pop(_BEGIN, None)
+    if begin:
+        cursor.execute(begin)
+    return cursor
 
 
 def _postgres(url: str) -> Engine:
