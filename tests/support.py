@@ -6,6 +6,7 @@ can import it cheaply.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,20 @@ def measure_row(app: App, code: str) -> dict[str, Any]:
     """A measure row as a plain dict (typed as the table says)."""
     with reader(app.engine).connect() as conn:
         return dict(conn.execute(select(MEASURE).where(MEASURE.c.code == code)).mappings().one())
+
+
+def lock_is_free(path: str) -> bool:
+    """Whether another connection could take a SQLite file's write lock right now (without waiting)."""
+    c = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as e:
+        assert "locked" in str(e)
+        return False
+    finally:
+        c.close()
 
 
 def history_rows(app: App, code: str) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from sqlalchemy import Column, Integer, MetaData, Table, exc, text
 from storage import bulk
 from storage.engine import make_engine, reader
 
+from ..support import lock_is_free
+
 T = Table("t", MetaData(), Column("x", Integer))
 
 
@@ -29,20 +31,6 @@ def db(tmp_path: Path) -> str:
 def rows(path: str) -> list[int]:
     with sqlite3.connect(path) as c:
         return [x for (x,) in c.execute("SELECT x FROM t ORDER BY x")]
-
-
-def lock_is_free(path: str) -> bool:
-    """Whether another connection could take the write lock right now (without waiting)."""
-    c = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        c.execute("BEGIN IMMEDIATE")
-        c.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError as e:
-        assert "locked" in str(e)
-        return False
-    finally:
-        c.close()
 
 
 def test_a_write_whose_first_statement_goes_past_sqlalchemy_is_still_one_transaction(db: str) -> None:
