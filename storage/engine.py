@@ -2,7 +2,8 @@
 
 SQLite: WAL, `synchronous=FULL`, foreign keys, and `BEGIN IMMEDIATE` for every write
 transaction: the default deferred BEGIN lets two writers both read, then one fails with
-"database is locked" when it tries to write. Readers use a plain deferred BEGIN.
+"database is locked" when it tries to write. Readers use a plain deferred BEGIN. Either is said
+with the transaction's first statement, so a writer takes the lock once that statement is ready.
 
 PostgreSQL: sessions in UTC, readers in autocommit (no BEGIN and ROLLBACK round trips), and a
 pooled connection pinged only when it has sat idle for a while (see `_postgres`).
@@ -75,9 +76,7 @@ def _sqlite(url: str, database: str | None, synchronous: str, busy_timeout_s: fl
 
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_first(conn: Any, cursor: Any, *_args: Any) -> None:
-        begin = conn.info.pop(_BEGIN, None)
-        if begin:
-            cursor.execute(begin)
+        _say_begin(conn, cursor)
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
@@ -95,10 +94,15 @@ def driver_cursor(conn: Connection) -> Any:
     """A cursor of the transaction's own driver connection, for statements sent past SQLAlchemy
     (storage.bulk); on SQLite the BEGIN the transaction still owes is said on it first."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    _say_begin(conn, cursor)
+    return cursor
+
+
+def _say_begin(conn: Connection, cursor: Any) -> None:
+    """Say the BEGIN the connection's transaction still owes, if any (SQLite; PostgreSQL owes none)."""
     begin = conn.info.pop(_BEGIN, None)
     if begin:
         cursor.execute(begin)
-    return cursor
 
 
 def _postgres(url: str) -> Engine:

@@ -377,7 +377,7 @@ class ScheduleRepository:
                                         "retry_at": retry_at if left else at, "done_at": None if left else at,
                                         "error": errors[-1][:500] if errors else ""})
         # straight through the driver: on SQLite this runs holding the write lock, which SQLAlchemy's
-        # statement machinery would hold for ~0.1 ms of the ~0.4 ms a delivery keeps it (bench/drain.py)
+        # statement machinery would hold for ~0.1 ms more of the ~0.45 ms a delivery keeps it (bench/lock_hold.py)
         bulk.insert_many(conn, _A, [{"reminder_id": reminder_id, "recipient": targets[i]["to"],
                                      "channel": targets[i]["channel"], "at": at, "worker": worker, "ok": not e,
                                      "error": e[:500]} for i, e in tried])
