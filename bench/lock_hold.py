@@ -57,6 +57,8 @@ def main() -> None:
             now.setdefault("granted", time.perf_counter())
             if statement.lstrip().startswith("UPDATE reminder"):
                 now.setdefault("update sent", time.perf_counter())
+            elif statement.lstrip().startswith("SELECT reminder.id"):
+                now["claimed"] = 1.0  # a claim's transaction, not a record's
 
         @event.listens_for(app.engine, "after_cursor_execute")
         def _after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -71,11 +73,6 @@ def main() -> None:
             if "update done" in now and "claimed" not in now:
                 records.append({**now, "commit sent": sent, "committed": time.perf_counter()})
             now.clear()
-
-        @event.listens_for(app.engine, "before_cursor_execute")
-        def _claims(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            if statement.lstrip().startswith("SELECT reminder.id"):
-                now["claimed"] = 1.0  # a claim's transaction, not a record's
 
         app.engine.dialect.do_commit = timed_commit  # type: ignore[method-assign]
         started, cpu = time.perf_counter(), time.process_time()

@@ -371,7 +371,7 @@ class ScheduleRepository:
         longer held it (its lease ran out and another worker took it)."""
         new, left = outcome(targets, tried, at)
         errors = [e for _, e in tried if e]
-        conn = self.session.connection()  # on SQLite this takes the write lock: work out the values first
+        conn = self.session.connection()  # on SQLite the write lock comes with the first statement below
         result = conn.execute(_RECORD, {"reminder_id": reminder_id, "worker": worker, "new_targets": new,
                                         "new_status": "pending" if left else _settled(new),
                                         "retry_at": retry_at if left else at, "done_at": None if left else at,

@@ -142,7 +142,7 @@ def snapshot(app: App, ins: InspectionRow, day: date | None = None, *,
     """
     today = today_in(app, ins.timezone)
     if day is not None:
-        _refuse_future(day, today_in(app, ins.timezone))
+        _refuse_future(day, today)
     assert ins.id is not None
     until = cutoff(day, ins.timezone) if day is not None else None
     now_rows = ledger(app, static or LedgerFilter(inspection=ins.code))
